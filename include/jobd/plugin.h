@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jobd plugin ABI: the one header a processor plugin includes.
+ *
+ * A plugin is a shared object that exports one function,
+ * jobd_plugin_entry(), returning a pointer to a static descriptor
+ * (struct jobd_plugin). The daemon loads it with dlopen(RTLD_NOW |
+ * RTLD_LOCAL), checks abi_major, and then calls the descriptor's functions:
+ *
+ *   init         once, on the daemon's main thread, with the plugin's
+ *                `options:` from the YAML config as JSON;
+ *   worker_init  once on each worker thread of the plugin's pool;
+ *   process      for each job, on a worker thread;
+ *   worker_fini  once on each worker thread as the pool stops;
+ *   destroy      once, on the main thread, after every worker has stopped.
+ *
+ * The plugin never links against daemon symbols. Everything the daemon
+ * offers comes through the struct jobd_host function table passed to init
+ * and reachable from every job (job->host), in the style of Redis modules.
+ *
+ * JSON values are jansson's json_t; a plugin links jansson itself
+ * (`pkg-config --libs jansson`). jansson's reference counts are atomic, so
+ * values may cross threads, but a value must not be mutated while another
+ * thread reads it.
+ *
+ * Compatibility: abi_major must equal the daemon's; abi_minor may grow. New
+ * fields are only appended to struct jobd_plugin and struct jobd_host, and
+ * each struct records its own size so that either side can tell which
+ * fields the other knows.
+ */
+#ifndef JOBD_PLUGIN_H
+#define JOBD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <jobd/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JOBD_PLUGIN_ABI_MAJOR 1
+#define JOBD_PLUGIN_ABI_MINOR 0
+
+/* The name of the one symbol a plugin exports. */
+#define JOBD_PLUGIN_ENTRY_SYMBOL "jobd_plugin_entry"
+
+#if defined(__GNUC__)
+#define JOBD_EXPORT __attribute__((visibility("default")))
+#define JOBD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define JOBD_EXPORT
+#define JOBD_PRINTF(fmt, args)
+#endif
+
+/* Log levels: syslog's numbers, so the daemon forwards them unchanged. */
+enum jobd_log_level {
+	JOBD_LOG_ERROR = 3,
+	JOBD_LOG_WARNING = 4,
+	JOBD_LOG_NOTICE = 5,
+	JOBD_LOG_INFO = 6,
+	JOBD_LOG_DEBUG = 7
+};
+
+/* Descriptor flags. */
+enum jobd_plugin_flags {
+	/* Running a job twice gives the same result and has no outside effect,
+	 * so after a crash a job that was running may be run again. */
+	JOBD_PLUGIN_RETRY_SAFE = 1u << 0
+};
+
+struct jobd_job;
+
+/*
+ * Services the daemon offers to a plugin. The daemon owns the table; it
+ * stays valid from init until destroy returns. All functions are safe to call
+ * from any thread of the plugin unless noted.
+ */
+struct jobd_host {
+	/* sizeof(struct jobd_host) as the daemon was built; a plugin that
+	 * uses a field appended in a later minor checks size first. */
+	uint32_t size;
+	uint32_t abi_minor;
+
+	/* Logs one line, prefixed with the plugin's name. fmt is copied; no
+	 * pointer is kept. */
+	void (*log)(const struct jobd_host *host, int level, const char *fmt,
+	            ...) JOBD_PRINTF(3, 4);
+
+	/* Reports progress of a running job: fraction in [0, 1] (clamped),
+	 * message a short text (may be NULL; copied). Only from inside
+	 * process(), on its worker thread. Cheap to call often: the daemon
+	 * rate-limits what it sends to clients. */
+	void (*progress)(struct jobd_job *job, double fraction,
+	                 const char *message);
+
+	/* Non-zero once the job should stop: cancelled by a client, past its
+	 * deadline, or the daemon is shutting down. A long process() polls it
+	 * and returns JOBD_E_CANCELLED soon after. Only from inside process(). */
+	int (*cancelled)(const struct jobd_job *job);
+
+	/* Sets the message that goes with a non-zero return from process(),
+	 * or, with job NULL and only inside init(), from init(). fmt is
+	 * formatted and copied. Later calls replace it. */
+	void (*fail)(struct jobd_job *job, const char *fmt, ...)
+		JOBD_PRINTF(2, 3);
+
+	/* The job's id as the client sees it for a detached job, else NULL.
+	 * The string lives as long as the job. */
+	const char *(*job_id)(const struct jobd_job *job);
+};
+
+/*
+ * A job, as a plugin sees it: only the host table is public; the daemon's
+ * own fields follow in memory. Valid only for the duration of process().
+ */
+struct jobd_job {
+	const struct jobd_host *host;
+};
+
+/*
+ * The descriptor. A plugin returns a pointer to a static, constant instance;
+ * the daemon reads it and never writes or frees it.
+ */
+struct jobd_plugin {
+	uint16_t abi_major; /* JOBD_PLUGIN_ABI_MAJOR */
+	uint16_t abi_minor; /* JOBD_PLUGIN_ABI_MINOR */
+	uint32_t size;      /* sizeof(struct jobd_plugin) */
+
+	const char *name;        /* [a-z0-9_-]{1,64}; the name clients call */
+	const char *version;     /* free text, e.g. "1.2.0" */
+	const char *description; /* one line, may be NULL */
+	uint32_t flags;          /* enum jobd_plugin_flags */
+
+	/* Optional. Main thread, once. options is the plugin's `options:`
+	 * section as JSON (an empty object when absent), borrowed for the call.
+	 * Stores whatever the plugin keeps in *state (owned by the plugin until
+	 * destroy). The host pointer stays valid until destroy returns. Returns
+	 * 0, or a jobd_error after host->fail(NULL, ...) says why; then the
+	 * plugin is not loaded and the daemon logs the message. */
+	int (*init)(const struct jobd_host *host, const json_t *options,
+	            void **state);
+
+	/* Optional. Main thread, once, after all workers have stopped. Frees
+	 * what init made. */
+	void (*destroy)(void *state);
+
+	/* Optional. On each worker thread before its first job; *worker_state
+	 * is the plugin's, per thread (for models that are not thread-safe).
+	 * A non-zero return stops that worker; jobs go to the others. */
+	int (*worker_init)(void *state, void **worker_state);
+
+	/* Optional. On each worker thread after its last job. */
+	void (*worker_fini)(void *state, void *worker_state);
+
+	/* Required. Worker thread. input is borrowed for the call and must not
+	 * be modified. On success returns JOBD_OK and sets *output to a new
+	 * reference that the daemon takes over. On failure returns a jobd_error
+	 * (JOBD_E_BAD_REQUEST for bad input, JOBD_E_CANCELLED when it stopped
+	 * because host->cancelled(), JOBD_E_PLUGIN_FAILED otherwise) after
+	 * host->fail(job, ...) names the problem; *output is ignored. */
+	int (*process)(void *state, void *worker_state, struct jobd_job *job,
+	               const json_t *input, json_t **output);
+};
+
+typedef const struct jobd_plugin *(*jobd_plugin_entry_fn)(void);
+
+/* Defines the exported entry point returning descriptor `desc`. */
+#ifdef __cplusplus
+#define JOBD_EXTERN_C extern "C"
+#else
+#define JOBD_EXTERN_C
+#endif
+#define JOBD_PLUGIN_DEFINE(desc)                                              \
+	JOBD_EXTERN_C JOBD_EXPORT const struct jobd_plugin *jobd_plugin_entry( \
+		void);                                                         \
+	JOBD_EXTERN_C const struct jobd_plugin *jobd_plugin_entry(void)       \
+	{                                                                      \
+		return &(desc);                                                \
+	}
+
+/* Convenience wrappers through the job's host table. */
+static inline void jobd_job_progress(struct jobd_job *job, double fraction,
+                                     const char *message)
+{
+	job->host->progress(job, fraction, message);
+}
+
+static inline int jobd_job_cancelled(const struct jobd_job *job)
+{
+	return job->host->cancelled(job);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

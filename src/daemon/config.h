@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: one YAML file parsed with libyaml into a typed struct.
+ * Pure code: config_parse() reads from memory, so a test can feed it text.
+ * Every error is one line: "file:line:column: key: what is wrong", where key
+ * is the dotted path ("limits.idle_timeout", "plugins.nbody.workers").
+ */
+#ifndef JOBD_DAEMON_CONFIG_H
+#define JOBD_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* queue_bound: auto (sized from measured service time, docs/backpressure.md) */
+#define CONFIG_QUEUE_BOUND_AUTO 0u
+
+struct config_plugin {
+	char *name;          /* the key under plugins: */
+	unsigned workers;    /* >= 1; default: number of online CPUs */
+	uint32_t queue_bound; /* CONFIG_QUEUE_BOUND_AUTO or 1..1000000 */
+	uint64_t timeout_ms; /* 0 = no deadline */
+	unsigned max_attempts; /* runs of a retry-safe job across restarts, default 3 */
+	json_t *options;     /* always an object or other JSON value; owned */
+};
+
+struct config_limits {
+	uint32_t max_connections;             /* default 10000 */
+	uint32_t max_frame_size;              /* default 16 MiB, <= 1 GiB */
+	uint32_t max_inflight_per_connection; /* default 256 */
+	uint64_t idle_timeout_ms;             /* default 5 min; 0 = never */
+	uint64_t frame_timeout_ms;            /* default 30 s; 0 = never */
+	uint64_t max_output_buffer;           /* default 64 MiB */
+	uint64_t shutdown_timeout_ms;         /* default 30 s */
+	uint64_t result_ttl_ms;               /* default 7 days */
+	uint64_t result_budget;               /* bytes of stored results, default 1 GiB */
+};
+
+struct config {
+	char *path;          /* file it came from, for messages */
+	char **listen;       /* "host:port" / "[v6]:port", n_listen entries */
+	size_t n_listen;
+	char **plugin_dirs;
+	size_t n_plugin_dirs;
+	char *state_dir;     /* default /var/lib/jobd */
+	int log_level;       /* syslog number 3..7, default 6 (info) */
+	struct config_limits limits;
+	struct config_plugin *plugins; /* sections present in the file */
+	size_t n_plugins;
+};
+
+/* Fills *c with every default (no listeners, no plugin dirs). */
+int config_defaults(struct config *c);
+
+/*
+ * Parses YAML text; name is used in messages. Returns 0 and a new config in
+ * *out (config_free it), or a negative errno / -EINVAL with a malloc'd
+ * one-line message in *error (caller frees).
+ */
+int config_parse(const char *text, size_t len, const char *name,
+                 struct config **out, char **error);
+
+/* Reads and parses a file. Same contract; an unreadable file is an error
+ * naming the path and strerror. */
+int config_load(const char *path, struct config **out, char **error);
+
+void config_free(struct config *c);
+
+/* The plugin section for name, or NULL (the caller then uses defaults). */
+const struct config_plugin *config_plugin_find(const struct config *c,
+                                               const char *name);
+
+/* Fills p with the defaults for a plugin with no section (name borrowed,
+ * options NULL). */
+void config_plugin_defaults(struct config_plugin *p);
+
+/* Parses "30s", "5m", "250ms", "1h", "7d", or a bare number of seconds into
+ * milliseconds. Returns 0 or -EINVAL / -ERANGE. */
+int config_parse_duration(const char *s, uint64_t *ms);
+
+/* Parses "16MiB", "64KiB", "1GiB", "512", "10kB", "2MB" into bytes. */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Log level name <-> syslog number; -1 for an unknown name. */
+int config_log_level_from_name(const char *name);
+const char *config_log_level_name(int level);
+
+#endif
