@@ -90,7 +90,8 @@ struct msg {
 
 /* Why a body was refused, with what is needed to answer it. */
 struct msg_error {
-	enum jobd_error code; /* BAD_JSON, BAD_REQUEST or UNKNOWN_TYPE */
+	enum jobd_error code; /* BAD_JSON, BAD_REQUEST, UNKNOWN_TYPE, or
+	                       * UNSUPPORTED_VERSION (hello, version < 1) */
 	bool has_id;          /* the id could be read, so the answer has it */
 	int64_t id;
 	char text[200];       /* human-readable, names the field */
@@ -122,7 +123,9 @@ enum jobd_error msg_error_from_name(const char *name);
  * failure; other pointers are copied. has_id/id: the message's id, omitted
  * when has_id is false.
  */
-json_t *msg_hello(const char *name);                 /* client or server */
+json_t *msg_hello(const char *name); /* client hello: "client": name */
+/* Server hello: "server": name, and the frame limit the client must keep. */
+json_t *msg_hello_server(const char *name, uint32_t max_frame_size);
 json_t *msg_call(int64_t id, const char *plugin, json_t *steal_input,
                  int64_t timeout_ms, bool detach);  /* timeout_ms 0: none */
 json_t *msg_cancel(bool has_id, int64_t id, const char *job);
