@@ -65,7 +65,12 @@ int config_parse(const char *text, size_t len, const char *name,
  * naming the path and strerror. */
 int config_load(const char *path, struct config **out, char **error);
 
+/* Frees c and everything it owns; accepts NULL. */
 void config_free(struct config *c);
+
+/* Frees what c owns but not c itself (for a struct filled by
+ * config_defaults()); leaves *c zeroed. Accepts NULL. */
+void config_fini(struct config *c);
 
 /* The plugin section for name, or NULL (the caller then uses defaults). */
 const struct config_plugin *config_plugin_find(const struct config *c,
