@@ -54,6 +54,10 @@ static int template_init(const struct jobd_host *host, const json_t *options,
 	json_t *value;
 	const char *greeting = "hello";
 
+	if (!json_is_object(options)) {
+		host->fail(NULL, "options: must be a mapping");
+		return JOBD_E_BAD_REQUEST;
+	}
 	/* Refuse unknown options: a typo in the YAML should not pass
 	 * silently. (json_object_foreach does not modify the object; the cast
 	 * drops the const that its macro cannot take.) */
