@@ -81,7 +81,7 @@ static size_t path_push(struct reader *r, const char *key)
 	int n;
 
 	n = snprintf(r->path + old, PATH_CAP - old, "%s%s", old ? "." : "",
-	             key);
+	             *key ? key : "\"\"");
 	if (n < 0 || (size_t)n >= PATH_CAP - old)
 		r->path_len = PATH_CAP - 1;
 	else
