@@ -86,8 +86,12 @@ enum jobd_error msg_error_from_name(const char *name)
 	return JOBD_E_INTERNAL;
 }
 
-static enum msg_type type_from_name(const char *name, enum msg_from from)
+static enum msg_type type_from_name(const char *name, size_t len,
+                                    enum msg_from from)
 {
+	/* "ping\u0000" is not "ping". */
+	if (strlen(name) != len)
+		return MSG_UNKNOWN;
 	for (int t = MSG_UNKNOWN + 1; t < MSG_TYPE_COUNT_; t++) {
 		const struct type_info *ti = &type_table[t];
 		if (strcmp(ti->name, name) != 0)
@@ -466,7 +470,8 @@ int msg_validate(json_t *root, enum msg_from from, struct msg *out,
 	 * the id so that a refusal can carry the id. */
 	type = json_object_get(root, "type");
 	if (json_is_string(type) &&
-	    type_from_name(json_string_value(type), from) != MSG_UNKNOWN)
+	    type_from_name(json_string_value(type), json_string_length(type),
+	                   from) != MSG_UNKNOWN)
 		c.tname = json_string_value(type);
 
 	if (get_id(&c, false, &m) < 0)
@@ -484,7 +489,8 @@ int msg_validate(json_t *root, enum msg_from from, struct msg *out,
 		set_error(err, JOBD_E_BAD_REQUEST, "\"type\" must be a string");
 		return -1;
 	}
-	m.type = type_from_name(json_string_value(type), from);
+	m.type = type_from_name(json_string_value(type),
+	                        json_string_length(type), from);
 	if (m.type == MSG_UNKNOWN) {
 		set_error(err, JOBD_E_UNKNOWN_TYPE,
 		          "unknown message type \"%.64s\"%s",
@@ -516,6 +522,17 @@ int msg_parse(const char *body, size_t len, enum msg_from from, struct msg *out,
 	memset(out, 0, sizeof(*out));
 	if (err)
 		memset(err, 0, sizeof(*err));
+
+	/* A raw NUL byte is never valid JSON, but jansson 2.14 lets one pass
+	 * right after a number or literal ("[1\0]" loads as [1]). */
+	const char *nul = memchr(body, '\0', len);
+	if (nul) {
+		set_error(err, JOBD_E_BAD_JSON,
+		          "invalid JSON at byte %zu: raw NUL byte (write it "
+		          "as \\u0000 inside a string)",
+		          (size_t)(nul - body));
+		return -1;
+	}
 
 	/* ALLOW_NUL: "\u0000" inside a string is valid JSON and must survive
 	 * a round trip. DECODE_ANY: a scalar body is valid JSON, so it is a
