@@ -17,12 +17,13 @@
 #define CONFIG_QUEUE_BOUND_AUTO 0u
 
 struct config_plugin {
-	char *name;          /* the key under plugins: */
-	unsigned workers;    /* >= 1; default: number of online CPUs */
-	uint32_t queue_bound; /* CONFIG_QUEUE_BOUND_AUTO or 1..1000000 */
-	uint64_t timeout_ms; /* 0 = no deadline */
-	unsigned max_attempts; /* runs of a retry-safe job across restarts, default 3 */
-	json_t *options;     /* always an object or other JSON value; owned */
+	char *name;            /* the key under plugins: */
+	unsigned workers;      /* >= 1; default: number of online CPUs */
+	uint32_t queue_bound;  /* CONFIG_QUEUE_BOUND_AUTO or 1..1000000 */
+	uint64_t timeout_ms;   /* 0 = no deadline */
+	unsigned max_attempts; /* runs of a retry-safe job across restarts,
+	                          default 3 */
+	json_t *options;       /* always an object or other JSON value; owned */
 };
 
 struct config_limits {
@@ -34,17 +35,17 @@ struct config_limits {
 	uint64_t max_output_buffer;           /* default 64 MiB */
 	uint64_t shutdown_timeout_ms;         /* default 30 s */
 	uint64_t result_ttl_ms;               /* default 7 days */
-	uint64_t result_budget;               /* bytes of stored results, default 1 GiB */
+	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
 struct config {
-	char *path;          /* file it came from, for messages */
-	char **listen;       /* "host:port" / "[v6]:port", n_listen entries */
+	char *path;    /* file it came from, for messages */
+	char **listen; /* "host:port" / "[v6]:port", n_listen entries */
 	size_t n_listen;
 	char **plugin_dirs;
 	size_t n_plugin_dirs;
-	char *state_dir;     /* default /var/lib/jobd */
-	int log_level;       /* syslog number 3..7, default 6 (info) */
+	char *state_dir; /* default /var/lib/jobd */
+	int log_level;   /* syslog number 3..7, default 6 (info) */
 	struct config_limits limits;
 	struct config_plugin *plugins; /* sections present in the file */
 	size_t n_plugins;

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/cq.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int cq_init(struct cq *q)
+{
+	q->head = q->tail = NULL;
+	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->efd < 0)
+		return -errno;
+	pthread_mutex_init(&q->lock, NULL);
+	return 0;
+}
+
+void cq_fini(struct cq *q)
+{
+	if (q->efd >= 0)
+		close(q->efd);
+	q->efd = -1;
+	pthread_mutex_destroy(&q->lock);
+}
+
+void cq_push(struct cq *q, struct cq_item *item)
+{
+	uint64_t one = 1;
+	int was_empty;
+
+	item->next = NULL;
+	pthread_mutex_lock(&q->lock);
+	was_empty = q->head == NULL;
+	if (q->tail)
+		q->tail->next = item;
+	else
+		q->head = item;
+	q->tail = item;
+	pthread_mutex_unlock(&q->lock);
+	/* Only the first item of a batch wakes the loop; it takes them all. */
+	if (was_empty && write(q->efd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return; /* counter saturated means a wake-up is pending anyway
+		         */
+}
+
+struct cq_item *cq_take_all(struct cq *q)
+{
+	struct cq_item *list;
+	uint64_t n;
+
+	/* Read first: a push after the swap below then leaves the eventfd
+	 * readable, so no item is ever stranded. */
+	if (read(q->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return NULL;
+	pthread_mutex_lock(&q->lock);
+	list = q->head;
+	q->head = q->tail = NULL;
+	pthread_mutex_unlock(&q->lock);
+	return list;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Completion queue: how work travels from pools back to the event loop.
+ * Producers (worker threads, or a future process backend's reader) push
+ * items; the loop is woken through an eventfd only when the queue goes from
+ * empty to non-empty, and then takes every item in one swap, so a burst of
+ * completions costs one wake-up (nginx's done list, memcached's notify pipe).
+ */
+#ifndef JOBD_DAEMON_CQ_H
+#define JOBD_DAEMON_CQ_H
+
+#include <pthread.h>
+
+enum cq_kind {
+	CQ_JOB_DONE = 1, /* the item is embedded in a struct job */
+	CQ_PROGRESS = 2, /* the item is embedded in a struct progress_note */
+};
+
+struct cq_item {
+	struct cq_item *next;
+	enum cq_kind kind;
+};
+
+struct cq {
+	pthread_mutex_t lock;
+	struct cq_item *head;
+	struct cq_item *tail;
+	int efd; /* eventfd, EFD_NONBLOCK; the loop watches it */
+};
+
+int cq_init(struct cq *q);
+void cq_fini(struct cq *q);
+
+/* Any thread. Ownership of item passes to the queue. */
+void cq_push(struct cq *q, struct cq_item *item);
+
+/* Loop thread. Clears the wake-up and returns every queued item in push
+ * order as a list (ownership to the caller), or NULL. */
+struct cq_item *cq_take_all(struct cq *q);
+
+#endif

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/dispatch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon/conn.h"
+#include "daemon/job.h"
+#include "daemon/jobd.h"
+#include "daemon/log.h"
+#include "daemon/plugin.h"
+#include "daemon/pool.h"
+#include "daemon/stats.h"
+#include "wire/message.h"
+#include "jobd-build.h"
+
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static void dispatch_hello(struct conn *c, struct msg *m)
+{
+	json_t *reply;
+
+	if (m->version < 1) {
+		conn_send_error(c, m->has_id, m->id, JOBD_E_UNSUPPORTED_VERSION,
+		                "protocol version %lld is not supported; this "
+		                "server speaks 1 to %d",
+		                (long long)m->version, PROTOCOL_VERSION);
+		return;
+	}
+	c->version = m->version < PROTOCOL_VERSION ? (int)m->version
+	                                           : PROTOCOL_VERSION;
+	reply = msg_hello_server("jobd " JOBD_VERSION,
+	                         c->jd->cfg->limits.max_frame_size);
+	if (!reply)
+		return;
+	json_object_set_new(reply, "version", json_integer(c->version));
+	if (m->has_id)
+		json_object_set_new(reply, "id", json_integer(m->id));
+	conn_send_msg(c, reply);
+}
+
+/* The job's deadline passed: answer timeout now, tell the plugin to stop,
+ * and let the late result be dropped when it comes. */
+static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct conn *c;
+
+	atomic_store(&j->stop_reason, JOBD_E_TIMEOUT);
+	if (!j->tracked)
+		return;
+	c = j->owner;
+	conn_send_error(c, true, j->req_id, JOBD_E_TIMEOUT,
+	                "deadline of %llu ms passed",
+	                (unsigned long long)j->timeout_ms);
+	j->answered = true;
+	conn_untrack_job(c, j);
+	if (pool_unqueue(j->plugin->pool, j))
+		job_free(j); /* never started: nothing will come back */
+}
+
+static void dispatch_call(struct conn *c, struct msg *m)
+{
+	struct jobd *jd = c->jd;
+	struct plugin *p;
+	struct job *j;
+	uint64_t timeout_ms, retry_ms = 0;
+	char *names;
+	int rc;
+
+	if (jd->draining) {
+		conn_send_error(c, true, m->id, JOBD_E_SHUTTING_DOWN,
+		                "jobd is shutting down; no new calls");
+		return;
+	}
+	p = jobd_find_plugin(jd, m->plugin);
+	if (!p) {
+		names = jobd_plugin_names(jd);
+		conn_send_error(c, true, m->id, JOBD_E_UNKNOWN_PLUGIN,
+		                "plugin \"%s\" not found (available: %s)",
+		                m->plugin, names ? names : "");
+		free(names);
+		return;
+	}
+	if (conn_find_job(c, m->id)) {
+		conn_send_error(
+		        c, true, m->id, JOBD_E_DUPLICATE_ID,
+		        "id %lld is already in flight on this connection",
+		        (long long)m->id);
+		return;
+	}
+	if (m->detach) {
+		conn_send_error(c, true, m->id, JOBD_E_BAD_REQUEST,
+		                "detach: detached jobs are not available in "
+		                "this server yet");
+		return;
+	}
+	j = job_new(p, json_incref(m->input));
+	if (!j) {
+		conn_send_error(c, true, m->id, JOBD_E_INTERNAL,
+		                "out of memory");
+		return;
+	}
+	j->req_id = m->id;
+	j->owner = c;
+	timeout_ms = p->timeout_ms;
+	if (m->timeout_ms > 0 &&
+	    (!timeout_ms || (uint64_t)m->timeout_ms < timeout_ms))
+		timeout_ms = (uint64_t)m->timeout_ms;
+	j->timeout_ms = timeout_ms;
+	conn_track_job(c, j);
+	if (timeout_ms) {
+		struct timeval tv = {(time_t)(timeout_ms / 1000),
+		                     (suseconds_t)(timeout_ms % 1000) * 1000};
+
+		j->deadline_ns = j->t_queued_ns + timeout_ms * 1000000ull;
+		j->deadline_ev = evtimer_new(jd->base, job_deadline_cb, j);
+		if (j->deadline_ev)
+			evtimer_add(j->deadline_ev, &tv);
+	}
+	rc = pool_submit(p->pool, j, &retry_ms);
+	if (rc == 0)
+		return;
+	conn_untrack_job(c, j);
+	if (rc == -EBUSY) {
+		json_t *e = msg_error(true, m->id, JOBD_E_BUSY, "");
+		char text[200];
+
+		snprintf(text, sizeof(text),
+		         "plugin \"%s\" has a full queue; retry after %llu ms",
+		         m->plugin, (unsigned long long)retry_ms);
+		json_object_set_new(e, "message", json_string(text));
+		json_object_set_new(e, "retry_after_ms",
+		                    json_integer((json_int_t)retry_ms));
+		conn_send_msg(c, e);
+	} else {
+		conn_send_error(c, true, m->id, JOBD_E_SHUTTING_DOWN,
+		                "plugin \"%s\" is stopping", m->plugin);
+	}
+	job_free(j);
+}
+
+static void dispatch_cancel(struct conn *c, struct msg *m)
+{
+	struct job *j;
+
+	if (!m->has_id) {
+		conn_send_error(
+		        c, false, 0, JOBD_E_NOT_FOUND,
+		        "job \"%s\": detached jobs are not available in "
+		        "this server yet",
+		        m->job);
+		return;
+	}
+	j = conn_find_job(c, m->id);
+	if (!j) {
+		conn_send_error(c, true, m->id, JOBD_E_NOT_FOUND,
+		                "no call with id %lld is in flight",
+		                (long long)m->id);
+		return;
+	}
+	atomic_store(&j->stop_reason, JOBD_E_CANCELLED);
+	if (pool_unqueue(j->plugin->pool, j)) {
+		/* Still queued: it leaves the queue and is answered now. */
+		conn_send_error(c, true, j->req_id, JOBD_E_CANCELLED,
+		                "cancelled before it started");
+		conn_untrack_job(c, j);
+		job_free(j);
+	}
+	/* Running: the plugin sees cancelled() and its answer says so. */
+}
+
+void dispatch_message(struct conn *c, struct msg *m)
+{
+	switch (m->type) {
+	case MSG_HELLO:
+		dispatch_hello(c, m);
+		break;
+	case MSG_CALL:
+		dispatch_call(c, m);
+		break;
+	case MSG_CANCEL:
+		dispatch_cancel(c, m);
+		break;
+	case MSG_PING:
+		conn_send_msg(c, msg_pong(m->has_id, m->id));
+		break;
+	case MSG_STATS:
+		conn_send_msg(c, stats_build(c->jd, m->has_id, m->id));
+		break;
+	case MSG_DETACH:
+	case MSG_STATUS:
+	case MSG_ATTACH:
+	case MSG_RESULT:
+	case MSG_JOBS:
+		conn_send_error(c, m->has_id, m->id, JOBD_E_NOT_FOUND,
+		                "%s: detached jobs are not available in this "
+		                "server yet",
+		                msg_type_name(m->type));
+		break;
+	default:
+		conn_send_error(c, m->has_id, m->id, JOBD_E_UNKNOWN_TYPE,
+		                "type \"%s\" is not a request",
+		                msg_type_name(m->type));
+		break;
+	}
+}
+
+static void dispatch_job_done(struct jobd *jd, struct job *j)
+{
+	struct conn *c = j->tracked ? j->owner : NULL;
+
+	if (c) {
+		conn_untrack_job(c, j);
+		if (!j->answered && j->frame) {
+			conn_send_frame(c, j->frame, j->frame_len);
+			j->frame = NULL;
+		}
+	}
+	job_free(j);
+	if (jd->draining)
+		jobd_drain_check(jd);
+}
+
+void dispatch_completion(struct jobd *jd, struct cq_item *item)
+{
+	if (item->kind == CQ_JOB_DONE) {
+		dispatch_job_done(jd, container_of(item, struct job, done));
+	} else if (item->kind == CQ_PROGRESS) {
+		struct progress_note *n =
+		        container_of(item, struct progress_note, item);
+		struct job *j = n->job;
+
+		if (j->tracked && !j->answered)
+			conn_send_msg(j->owner,
+			              msg_progress(j->req_id, n->fraction,
+			                           n->message[0] ? n->message
+			                                         : NULL));
+		free(n);
+	}
+}
+
+void dispatch_conn_gone(struct conn *c)
+{
+	struct job *j;
+
+	while ((j = c->inflight)) {
+		conn_untrack_job(c, j);
+		/* A client that went away cancels the calls it waited on. */
+		atomic_store(&j->stop_reason, JOBD_E_CANCELLED);
+		if (pool_unqueue(j->plugin->pool, j))
+			job_free(j);
+	}
+}
+
+void dispatch_fail_queued(struct job *j, void *arg)
+{
+	struct jobd *jd = arg;
+
+	(void)jd;
+	if (j->tracked) {
+		struct conn *c = j->owner;
+
+		conn_send_error(c, true, j->req_id, JOBD_E_SHUTTING_DOWN,
+		                "jobd stopped before the job could run");
+		conn_untrack_job(c, j);
+	}
+	job_free(j);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/job.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "daemon/plugin.h"
+
+uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct job *job_new(struct plugin *plugin, json_t *input)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		json_decref(input);
+		return NULL;
+	}
+	j->pub.host = &plugin->host.pub;
+	j->done.kind = CQ_JOB_DONE;
+	j->plugin = plugin_ref(plugin);
+	j->input = input;
+	j->t_queued_ns = monotonic_ns();
+	atomic_init(&j->stop_reason, 0);
+	return j;
+}
+
+void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	if (j->deadline_ev)
+		event_free(j->deadline_ev);
+	json_decref(j->input);
+	free(j->fail_msg);
+	free(j->frame);
+	plugin_unref(j->plugin);
+	free(j);
+}

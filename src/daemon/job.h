@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A job: one call on its way from a connection, through a plugin's pool,
+ * and back. Ownership moves with it, never shared: the loop creates it, the
+ * pool's queue holds it, one worker runs it, the completion queue carries it
+ * back, and the loop frees it. The connection is named by slot and
+ * generation, never by pointer, since the connection may be gone by then.
+ */
+#ifndef JOBD_DAEMON_JOB_H
+#define JOBD_DAEMON_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <jobd/plugin.h>
+
+#include "daemon/cq.h"
+
+struct plugin;
+struct conn;
+struct event;
+
+struct job {
+	struct jobd_job pub; /* first: all a plugin sees */
+	struct cq_item done; /* CQ_JOB_DONE when it comes back */
+
+	/* Set by the loop before submit; read-only afterwards. */
+	struct plugin *plugin; /* a reference, dropped by job_free */
+	uint32_t conn_slot;
+	uint32_t conn_gen; /* 0: nobody waits on a connection */
+	int64_t req_id;
+	json_t *input; /* a reference */
+	uint64_t t_queued_ns;
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+
+	/* Why the job should stop (a jobd_error), 0 while it should go on.
+	 * Written by the loop, read by the worker through host->cancelled. */
+	atomic_int stop_reason;
+
+	/* Pool queue links, under the pool's lock. */
+	struct job *q_prev, *q_next;
+	bool queued;
+
+	/* Written by the worker, read by the loop after CQ_JOB_DONE. */
+	int status;     /* JOBD_OK or a jobd_error */
+	char *fail_msg; /* malloc'd, for a failed status */
+	char *frame;    /* the encoded answer frame, malloc'd */
+	size_t frame_len;
+	uint64_t t_started_ns, t_finished_ns;
+
+	/* Progress, rate-limited on the worker (see pool.c). */
+	uint64_t progress_sent_ns;
+
+	/* Loop-only: the connection waiting on it (valid while tracked: a
+	 * closing connection untracks its jobs first), links in its
+	 * in-flight list, and whether an answer already went out early
+	 * (deadline) so the late one is dropped. */
+	struct conn *owner;
+	uint64_t timeout_ms;
+	struct job *c_prev, *c_next;
+	bool tracked; /* in its connection's in-flight list */
+	bool answered;
+	struct event *deadline_ev;
+};
+
+/* A progress report on its way to the loop. The job pointer stays valid
+ * until the loop reads the note: notes are pushed by the worker running the
+ * job, before that worker pushes the job's own CQ_JOB_DONE, and the queue
+ * keeps push order; the loop frees a job only on CQ_JOB_DONE. */
+struct progress_note {
+	struct cq_item item; /* CQ_PROGRESS */
+	struct job *job;
+	double fraction;
+	char message[128];
+};
+
+/* Loop thread. input is a new reference the job takes. */
+struct job *job_new(struct plugin *plugin, json_t *input);
+/* Loop thread. Accepts NULL. */
+void job_free(struct job *j);
+
+uint64_t monotonic_ns(void);
+
+#endif

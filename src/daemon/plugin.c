@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/plugin.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+
+/* Progress goes to clients at most this often per job; a plugin may call
+ * progress() in its inner loop without flooding anyone. */
+#define PROGRESS_INTERVAL_NS (100ull * 1000000ull)
+
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static char *strdup_printf(const char *fmt, ...) JOBD_PRINTF(1, 2);
+static char *strdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* --- the host table ------------------------------------------------------ */
+
+/* NOTE: fail(NULL, ...) inside init() has no job to name the plugin, and the
+ * ABI gives fail() no host pointer; init runs on the main thread one plugin
+ * at a time, so a thread-local names the plugin being initialised. */
+static _Thread_local struct plugin *plugin_initializing;
+
+static void host_log(const struct jobd_host *host, int level, const char *fmt,
+                     ...)
+{
+	const struct plugin_host *h =
+	        container_of(host, const struct plugin_host, pub);
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(level, "plugin %s: %s", plugin_name(h->plugin), line);
+}
+
+static void host_progress(struct jobd_job *pub, double fraction,
+                          const char *message)
+{
+	struct job *j = (struct job *)pub;
+	struct plugin *p = j->plugin;
+	struct progress_note *n;
+	uint64_t now = monotonic_ns();
+
+	if (!(fraction >= 0.0)) /* also catches NaN */
+		fraction = 0.0;
+	if (fraction > 1.0)
+		fraction = 1.0;
+	if (now - j->progress_sent_ns < PROGRESS_INTERVAL_NS)
+		return;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return; /* progress is advisory; losing one is harmless */
+	j->progress_sent_ns = now;
+	n->item.kind = CQ_PROGRESS;
+	n->job = j;
+	n->fraction = fraction;
+	if (message)
+		snprintf(n->message, sizeof(n->message), "%s", message);
+	cq_push(p->done, &n->item);
+}
+
+static int host_cancelled(const struct jobd_job *pub)
+{
+	const struct job *j = (const struct job *)pub;
+
+	if (atomic_load(&((struct job *)j)->stop_reason))
+		return 1;
+	return j->deadline_ns && monotonic_ns() >= j->deadline_ns;
+}
+
+static void host_fail(struct jobd_job *pub, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (pub) {
+		struct job *j = (struct job *)pub;
+
+		free(j->fail_msg);
+		j->fail_msg = msg;
+	} else if (plugin_initializing) {
+		free(plugin_initializing->host.init_fail);
+		plugin_initializing->host.init_fail = msg;
+	} else {
+		free(msg); /* fail(NULL) outside init: nothing to attach to */
+	}
+}
+
+static const char *host_job_id(const struct jobd_job *pub)
+{
+	return NULL;
+}
+
+/* --- loading ------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return false;
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return n >= 1 && n <= 64;
+}
+
+int plugin_open(const char *path, struct plugin **out, char **why)
+{
+	struct plugin *p;
+	jobd_plugin_entry_fn entry;
+	const struct jobd_plugin *d;
+	struct stat st;
+	int rc = -EINVAL;
+
+	*why = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	atomic_init(&p->refs, 1);
+	p->path = strdup(path);
+	if (stat(path, &st) == 0) {
+		p->dev = st.st_dev;
+		p->ino = st.st_ino;
+		p->mtime = st.st_mtim;
+		p->size = st.st_size;
+	}
+	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!p->dl) {
+		*why = strdup_printf("cannot load: %s", dlerror());
+		goto fail;
+	}
+	*(void **)&entry = dlsym(p->dl, JOBD_PLUGIN_ENTRY_SYMBOL);
+	if (!entry) {
+		*why = strdup_printf("no %s symbol: not a jobd plugin",
+		                     JOBD_PLUGIN_ENTRY_SYMBOL);
+		goto fail;
+	}
+	d = entry();
+	if (!d) {
+		*why = strdup_printf("%s returned NULL",
+		                     JOBD_PLUGIN_ENTRY_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != JOBD_PLUGIN_ABI_MAJOR) {
+		*why = strdup_printf("ABI %u.%u, but this jobd speaks %u.%u",
+		                     d->abi_major, d->abi_minor,
+		                     JOBD_PLUGIN_ABI_MAJOR,
+		                     JOBD_PLUGIN_ABI_MINOR);
+		goto fail;
+	}
+	/* Every field of ABI 1.0 must be there; later minors only append. */
+	if (d->size <
+	    offsetof(struct jobd_plugin, process) + sizeof(d->process)) {
+		*why = strdup_printf("descriptor of %u bytes is too small",
+		                     d->size);
+		goto fail;
+	}
+	if (!name_ok(d->name)) {
+		*why = strdup_printf("invalid name (want 1-64 of [a-z0-9_-])");
+		goto fail;
+	}
+	if (!d->process) {
+		*why = strdup_printf("%s has no process function", d->name);
+		goto fail;
+	}
+	p->desc = d;
+	p->host.pub.size = sizeof(p->host.pub);
+	p->host.pub.abi_minor = JOBD_PLUGIN_ABI_MINOR;
+	p->host.pub.log = host_log;
+	p->host.pub.progress = host_progress;
+	p->host.pub.cancelled = host_cancelled;
+	p->host.pub.fail = host_fail;
+	p->host.pub.job_id = host_job_id;
+	p->host.plugin = p;
+	*out = p;
+	return 0;
+fail:
+	if (!*why)
+		*why = strdup("out of memory");
+	plugin_unref(p);
+	return rc;
+}
+
+/* --- running jobs -------------------------------------------------------- */
+
+static int plugin_worker_init(void *ctx, void **worker_state)
+{
+	struct plugin *p = ctx;
+
+	*worker_state = NULL;
+	return p->desc->worker_init
+	               ? p->desc->worker_init(p->state, worker_state)
+	               : 0;
+}
+
+static void plugin_worker_fini(void *ctx, void *worker_state)
+{
+	struct plugin *p = ctx;
+
+	if (p->desc->worker_fini)
+		p->desc->worker_fini(p->state, worker_state);
+}
+
+/* A code a plugin may return; anything else is reported as plugin_failed
+ * so that a plugin cannot make the daemon send a framing error. */
+static bool plugin_code_ok(int code)
+{
+	return code == JOBD_E_BAD_REQUEST || code == JOBD_E_CANCELLED ||
+	       code == JOBD_E_TIMEOUT || code == JOBD_E_PLUGIN_FAILED ||
+	       code == JOBD_E_BUSY;
+}
+
+static void plugin_run(void *ctx, void *worker_state, struct job *j)
+{
+	struct plugin *p = ctx;
+	json_t *output = NULL, *msg;
+	int stop = atomic_load(&j->stop_reason);
+	int rc;
+
+	if (stop) {
+		rc = stop; /* cancelled or timed out while queued */
+	} else if (j->deadline_ns && monotonic_ns() >= j->deadline_ns) {
+		rc = JOBD_E_TIMEOUT;
+	} else {
+		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
+		                      &output);
+		if (rc == JOBD_OK && !output) {
+			rc = JOBD_E_PLUGIN_FAILED;
+			free(j->fail_msg);
+			j->fail_msg = strdup("plugin returned no output");
+		}
+		if (rc != JOBD_OK) {
+			json_decref(output);
+			output = NULL;
+			/* A plugin that stopped because of our stop signal
+			 * says cancelled; tell the client the real reason. */
+			stop = atomic_load(&j->stop_reason);
+			if (rc == JOBD_E_CANCELLED && stop)
+				rc = stop;
+			else if (rc == JOBD_E_CANCELLED && j->deadline_ns &&
+			         monotonic_ns() >= j->deadline_ns)
+				rc = JOBD_E_TIMEOUT;
+			if (!plugin_code_ok(rc)) {
+				char *m = strdup_printf(
+				        "plugin returned invalid code %d%s%s",
+				        rc, j->fail_msg ? ": " : "",
+				        j->fail_msg ? j->fail_msg : "");
+				free(j->fail_msg);
+				j->fail_msg = m;
+				rc = JOBD_E_PLUGIN_FAILED;
+			}
+		}
+	}
+	j->status = rc;
+	if (rc == JOBD_OK) {
+		msg = msg_result(j->req_id, output);
+	} else {
+		const char *text = j->fail_msg;
+
+		if (!text)
+			text = rc == JOBD_E_TIMEOUT     ? "deadline passed"
+			       : rc == JOBD_E_CANCELLED ? "cancelled"
+			       : rc == JOBD_E_SHUTTING_DOWN
+			               ? "jobd is shutting down"
+			               : "plugin failed without a message";
+		msg = msg_error(true, j->req_id, rc, text);
+	}
+	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0) {
+		json_decref(msg);
+		msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
+		                "output could not be encoded");
+		j->status = JOBD_E_PLUGIN_FAILED;
+		if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0) {
+			j->frame = NULL;
+			j->frame_len = 0;
+		}
+	}
+	json_decref(msg);
+}
+
+static const struct pool_ops plugin_pool_ops = {
+        .worker_init = plugin_worker_init,
+        .worker_fini = plugin_worker_fini,
+        .run = plugin_run,
+};
+
+int plugin_start(struct plugin *p, const struct config_plugin *section,
+                 uint64_t target_delay_ms, struct cq *done, char **why)
+{
+	json_t *empty = NULL;
+	const json_t *options = section->options;
+	int rc;
+
+	*why = NULL;
+	p->done = done;
+	p->timeout_ms = section->timeout_ms;
+	p->max_attempts = section->max_attempts;
+	if (!options)
+		options = empty = json_object();
+	if (p->desc->init) {
+		plugin_initializing = p;
+		rc = p->desc->init(&p->host.pub, options, &p->state);
+		plugin_initializing = NULL;
+		if (rc != 0) {
+			*why = strdup_printf(
+			        "init failed (code %d)%s%s", rc,
+			        p->host.init_fail ? ": " : "",
+			        p->host.init_fail ? p->host.init_fail : "");
+			json_decref(empty);
+			return -EINVAL;
+		}
+	}
+	json_decref(empty);
+	p->started = true;
+	rc = pool_new(p->desc->name, section->workers, section->queue_bound,
+	              target_delay_ms, &plugin_pool_ops, p, done, &p->pool);
+	if (rc < 0) {
+		*why = strdup_printf("cannot start its pool: %s",
+		                     strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
+{
+	p->timeout_ms = section->timeout_ms;
+	p->max_attempts = section->max_attempts;
+	return pool_resize(p->pool, section->workers, section->queue_bound);
+}
+
+struct plugin *plugin_ref(struct plugin *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
+void plugin_unref(struct plugin *p)
+{
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	pool_free(p->pool); /* joins workers: worker_fini has run */
+	if (p->started && p->desc->destroy)
+		p->desc->destroy(p->state);
+	if (p->dl)
+		dlclose(p->dl);
+	free(p->host.init_fail);
+	free(p->path);
+	free(p);
+}
+
+const char *plugin_name(const struct plugin *p)
+{
+	return p->desc ? p->desc->name : p->path;
+}
+
+bool plugin_file_changed(const struct plugin *p, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return true;
+	return st.st_dev != p->dev || st.st_ino != p->ino ||
+	       st.st_size != p->size || st.st_mtim.tv_sec != p->mtime.tv_sec ||
+	       st.st_mtim.tv_nsec != p->mtime.tv_nsec;
+}
