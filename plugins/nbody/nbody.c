@@ -518,7 +518,7 @@ static int nbody_process(void *state, void *worker_state, struct jobd_job *job,
 {
 	const struct jobd_host *host = job->host;
 	struct nbody_sim s = {0};
-	struct nbody_params p;
+	struct nbody_params p = {0};
 	json_t *traj = NULL, *out = NULL, *bodies;
 	double e0, e1, pairs, evals, t = 0.0;
 	uint64_t poll_stride, next_sample = 0, step;

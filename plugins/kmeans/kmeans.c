@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmeans: trains a k-means clustering model (k-means++ seeding, then Lloyd
+ * iterations). Chosen as the training example because it is a real,
+ * widely used unsupervised learner whose result is fully determined by its
+ * input and seed, so a model can be cached and a test can check it.
+ *
+ * Input:
+ *   points      [[x1, .., xd], ...]: n >= 1 points of one dimension d >= 1
+ *   k           clusters, 1..n
+ *   iterations  at most this many Lloyd iterations (default 100)
+ *   seed        integer >= 0 for the k-means++ draws (default 0); the
+ *               generator is our own splitmix64, so a seed gives the same
+ *               model on every machine and libc
+ *   tolerance   stop once no centroid moves more than this (default 0);
+ *               independently, stop when no point changes cluster (a fixed
+ *               point of Lloyd's algorithm)
+ *   labels      true: also return each point's cluster (default false)
+ *
+ * Output: {centroids: [[..] x k], sizes: [points per cluster], inertia (sum
+ *          of squared distances to the nearest centroid), iterations,
+ *          converged, cached, labels?}
+ *
+ * Plugin state: a bounded LRU cache of trained models (options.cache_size
+ * entries, default 64; options.cache_max_bytes, default 256 MiB), shared by
+ * the worker threads. A repeated request is answered from it with
+ * "cached": true. The key is a canonical binary form of the input (see
+ * make_key) rather than json_dumps(JSON_SORT_KEYS): it takes 8 bytes per
+ * coordinate instead of ~20, and it makes 1 and 1.0 the same input.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jobd/plugin.h>
+
+#include "kmeans_cache.h"
+
+#define KMEANS_MAX_POINTS          1000000
+#define KMEANS_MAX_DIM             1000
+#define KMEANS_MAX_VALUES          10000000 /* n * d */
+#define KMEANS_MAX_K               10000
+#define KMEANS_MAX_ITERATIONS      100000
+#define KMEANS_MAX_WORK            2e10 /* n * k * d * iterations */
+#define KMEANS_DEFAULT_ITERATIONS  100
+#define KMEANS_DEFAULT_CACHE_SIZE  64
+#define KMEANS_DEFAULT_CACHE_BYTES (256u << 20)
+#define KMEANS_KEY_VERSION         1
+
+struct kmeans_state {
+	struct kmeans_cache *cache;
+};
+
+/* The parameters that determine a model; the head of the cache key. All
+ * fields are 8 bytes wide so that the points that follow stay aligned and
+ * the struct has no padding (whose bytes would differ between requests). */
+struct kmeans_key_head {
+	uint64_t version;
+	uint64_t n, d, k, iterations, seed;
+	double tolerance;
+};
+
+struct kmeans_params {
+	size_t n, d, k, iterations;
+	uint64_t seed;
+	double tolerance;
+	int want_labels;
+};
+
+/* --- the PRNG: splitmix64 (Steele, Lea, Flood 2014) --- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rand_unit(uint64_t *s)
+{
+	return (double)(splitmix64(s) >> 11) * 0x1.0p-53;
+}
+
+/* --- the algorithm --- */
+
+static double dist2(const double *a, const double *b, size_t d)
+{
+	double s = 0.0;
+
+	for (size_t j = 0; j < d; j++) {
+		double t = a[j] - b[j];
+		s += t * t;
+	}
+	return s;
+}
+
+/* Nearest centroid to p; its squared distance in *best_d2. */
+static size_t nearest(const double *p, const double *cent, size_t k, size_t d,
+                      double *best_d2)
+{
+	size_t best = 0;
+	double bd = dist2(p, cent, d);
+
+	for (size_t c = 1; c < k; c++) {
+		double t = dist2(p, &cent[c * d], d);
+		if (t < bd) {
+			bd = t;
+			best = c;
+		}
+	}
+	*best_d2 = bd;
+	return best;
+}
+
+/*
+ * k-means++ seeding (Arthur and Vassilvitskii 2007): the first centroid is
+ * a uniformly drawn point, each next one a point drawn with probability
+ * proportional to its squared distance to the nearest centroid so far.
+ * d2 is scratch of n. Returns JOBD_E_CANCELLED if asked to stop.
+ */
+static int seed_plusplus(struct jobd_job *job, const struct kmeans_params *p,
+                         const double *pts, double *cent, double *d2,
+                         uint64_t *rng)
+{
+	size_t n = p->n, d = p->d;
+	size_t first = (size_t)(rand_unit(rng) * (double)n);
+
+	memcpy(cent, &pts[first * d], d * sizeof(double));
+	for (size_t i = 0; i < n; i++)
+		d2[i] = dist2(&pts[i * d], cent, d);
+	for (size_t c = 1; c < p->k; c++) {
+		double total = 0.0, r;
+		size_t pick = n - 1;
+
+		if (jobd_job_cancelled(job))
+			return JOBD_E_CANCELLED;
+		for (size_t i = 0; i < n; i++)
+			total += d2[i];
+		if (total > 0.0) {
+			r = rand_unit(rng) * total;
+			for (size_t i = 0; i < n; i++) {
+				r -= d2[i];
+				if (r < 0.0) {
+					pick = i;
+					break;
+				}
+			}
+			/* Rounding can leave r >= 0 at the end; then take
+			 * the last point with any weight. */
+			while (r >= 0.0 && pick > 0 && d2[pick] == 0.0)
+				pick--;
+		} else {
+			/* Fewer distinct points than k: any point will do. */
+			pick = (size_t)(rand_unit(rng) * (double)n);
+		}
+		memcpy(&cent[c * d], &pts[pick * d], d * sizeof(double));
+		for (size_t i = 0; i < n; i++) {
+			double t = dist2(&pts[i * d], &cent[c * d], d);
+			if (t < d2[i])
+				d2[i] = t;
+		}
+	}
+	return JOBD_OK;
+}
+
+struct kmeans_result {
+	double *cent;   /* k * d */
+	size_t *labels; /* n */
+	size_t *sizes;  /* k */
+	double inertia;
+	size_t iterations;
+	int converged;
+};
+
+/* Lloyd's iterations from the seeded centroids in r->cent. */
+static int lloyd(struct jobd_job *job, const struct kmeans_params *p,
+                 const double *pts, struct kmeans_result *r, double *d2,
+                 double *sums)
+{
+	size_t n = p->n, d = p->d, k = p->k;
+
+	for (size_t i = 0; i < n; i++)
+		r->labels[i] = SIZE_MAX; /* so the first pass counts changes */
+	r->converged = 0;
+	r->iterations = 0;
+	for (size_t it = 1; it <= p->iterations; it++) {
+		size_t changed = 0;
+		double shift2 = 0.0;
+
+		/* Assignment step. */
+		for (size_t i = 0; i < n; i++) {
+			size_t c = nearest(&pts[i * d], r->cent, k, d, &d2[i]);
+			if (c != r->labels[i]) {
+				r->labels[i] = c;
+				changed++;
+			}
+		}
+		r->iterations = it;
+		if (changed == 0) {
+			/* The centroids are already the means of these
+			 * clusters: a fixed point. */
+			r->converged = 1;
+			break;
+		}
+
+		/* Update step: each centroid to the mean of its points. */
+		memset(sums, 0, k * d * sizeof(double));
+		memset(r->sizes, 0, k * sizeof(size_t));
+		for (size_t i = 0; i < n; i++) {
+			size_t c = r->labels[i];
+			r->sizes[c]++;
+			for (size_t j = 0; j < d; j++)
+				sums[c * d + j] += pts[i * d + j];
+		}
+		for (size_t c = 0; c < k; c++) {
+			double *cc = &r->cent[c * d];
+			double moved;
+
+			if (r->sizes[c] == 0) {
+				/* An empty cluster takes the point worst served
+				 * by its own centroid, which then counts as
+				 * served (d2 = 0) so no other takes it. */
+				size_t far = 0;
+				for (size_t i = 1; i < n; i++)
+					if (d2[i] > d2[far])
+						far = i;
+				d2[far] = 0.0;
+				moved = dist2(cc, &pts[far * d], d);
+				memcpy(cc, &pts[far * d], d * sizeof(double));
+			} else {
+				double inv = 1.0 / (double)r->sizes[c];
+				for (size_t j = 0; j < d; j++)
+					sums[c * d + j] *= inv;
+				moved = dist2(cc, &sums[c * d], d);
+				memcpy(cc, &sums[c * d], d * sizeof(double));
+			}
+			if (moved > shift2)
+				shift2 = moved;
+		}
+
+		jobd_job_progress(job, (double)it / (double)p->iterations,
+		                  NULL);
+		if (jobd_job_cancelled(job))
+			return JOBD_E_CANCELLED;
+		if (sqrt(shift2) <= p->tolerance) {
+			r->converged = 1;
+			break;
+		}
+	}
+
+	if (r->converged)
+		jobd_job_progress(job, 1.0, "converged");
+
+	/* Final assignment against the final centroids: labels, sizes and
+	 * inertia then describe the model that is returned. */
+	r->inertia = 0.0;
+	memset(r->sizes, 0, k * sizeof(size_t));
+	for (size_t i = 0; i < n; i++) {
+		double t;
+		r->labels[i] = nearest(&pts[i * d], r->cent, k, d, &t);
+		r->sizes[r->labels[i]]++;
+		r->inertia += t;
+	}
+	return JOBD_OK;
+}
+
+/* --- input --- */
+
+static int fail_bad(struct jobd_job *job, const char *fmt, ...)
+        JOBD_PRINTF(2, 3);
+
+static int fail_bad(struct jobd_job *job, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	job->host->fail(job, "%s", msg);
+	return JOBD_E_BAD_REQUEST;
+}
+
+/* An integer field in [lo, hi], or def when absent. */
+static int want_int(struct jobd_job *job, const json_t *in, const char *key,
+                    json_int_t lo, json_int_t hi, json_int_t def,
+                    json_int_t *out)
+{
+	const json_t *v = json_object_get(in, key);
+
+	if (!v) {
+		if (def < lo)
+			return fail_bad(job, "%s: missing", key);
+		*out = def;
+		return JOBD_OK;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return fail_bad(job, "%s: must be an integer from %lld to %lld",
+		                key, (long long)lo, (long long)hi);
+	*out = json_integer_value(v);
+	return JOBD_OK;
+}
+
+/*
+ * Validates input into p and builds the cache key: a kmeans_key_head
+ * followed by the n * d coordinates. The points inside the key are the
+ * ones the algorithm reads. Returns JOBD_OK with *key (malloc'd, *key_len
+ * bytes), or an error after host->fail.
+ */
+static int parse_input(struct jobd_job *job, const json_t *in,
+                       struct kmeans_params *p, unsigned char **key,
+                       size_t *key_len)
+{
+	static const char *const known[] = {"points", "k",         "iterations",
+	                                    "seed",   "tolerance", "labels",
+	                                    NULL};
+	const json_t *points, *v;
+	const char *name;
+	json_t *value;
+	json_int_t ival;
+	struct kmeans_key_head head;
+	double *x;
+	int rc;
+
+	if (!json_is_object(in))
+		return fail_bad(job, "input: must be an object");
+	json_object_foreach((json_t *)in, name, value)
+	{
+		size_t i;
+		for (i = 0; known[i] && strcmp(name, known[i]) != 0; i++)
+			;
+		if (!known[i])
+			return fail_bad(job, "%s: unknown field", name);
+	}
+
+	points = json_object_get(in, "points");
+	if (!points)
+		return fail_bad(job, "points: missing");
+	if (!json_is_array(points) || json_array_size(points) == 0)
+		return fail_bad(job, "points: must be a non-empty array of "
+		                     "arrays of numbers");
+	p->n = json_array_size(points);
+	if (p->n > KMEANS_MAX_POINTS)
+		return fail_bad(job,
+		                "points: %zu points, more than the limit %d",
+		                p->n, KMEANS_MAX_POINTS);
+	v = json_array_get(points, 0);
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return fail_bad(job, "points[0]: must be a non-empty array of "
+		                     "numbers");
+	p->d = json_array_size(v);
+	if (p->d > KMEANS_MAX_DIM)
+		return fail_bad(job,
+		                "points[0]: %zu dimensions, more than the "
+		                "limit %d",
+		                p->d, KMEANS_MAX_DIM);
+	if ((double)p->n * (double)p->d > KMEANS_MAX_VALUES)
+		return fail_bad(job,
+		                "points: %zu x %zu numbers, more than the "
+		                "limit %d",
+		                p->n, p->d, KMEANS_MAX_VALUES);
+
+	if ((rc = want_int(job, in, "k", 1,
+	                   (json_int_t)p->n < KMEANS_MAX_K ? (json_int_t)p->n
+	                                                   : KMEANS_MAX_K,
+	                   0, &ival)))
+		return rc;
+	p->k = (size_t)ival;
+	if ((rc = want_int(job, in, "iterations", 1, KMEANS_MAX_ITERATIONS,
+	                   KMEANS_DEFAULT_ITERATIONS, &ival)))
+		return rc;
+	p->iterations = (size_t)ival;
+	if ((rc = want_int(job, in, "seed", 0, INT64_MAX, 0, &ival)))
+		return rc;
+	p->seed = (uint64_t)ival;
+	p->tolerance = 0.0;
+	v = json_object_get(in, "tolerance");
+	if (v) {
+		p->tolerance = json_number_value(v);
+		if (!json_is_number(v) || !isfinite(p->tolerance) ||
+		    p->tolerance < 0.0)
+			return fail_bad(job,
+			                "tolerance: must be a non-negative "
+			                "number");
+	}
+	p->want_labels = 0;
+	v = json_object_get(in, "labels");
+	if (v) {
+		if (!json_is_boolean(v))
+			return fail_bad(job, "labels: must be true or false");
+		p->want_labels = json_is_true(v);
+	}
+	if ((double)p->n * (double)p->k * (double)p->d * (double)p->iterations >
+	    KMEANS_MAX_WORK)
+		return fail_bad(job,
+		                "iterations: %zu points x k %zu x %zu "
+		                "dimensions x %zu iterations is more work "
+		                "than the limit %.0e",
+		                p->n, p->k, p->d, p->iterations,
+		                KMEANS_MAX_WORK);
+
+	memset(&head, 0, sizeof(head));
+	head.version = KMEANS_KEY_VERSION;
+	head.n = p->n;
+	head.d = p->d;
+	head.k = p->k;
+	head.iterations = p->iterations;
+	head.seed = p->seed;
+	head.tolerance = p->tolerance;
+	*key_len = sizeof(head) + p->n * p->d * sizeof(double);
+	*key = malloc(*key_len);
+	if (!*key) {
+		job->host->fail(job, "out of memory for %zu points", p->n);
+		return JOBD_E_PLUGIN_FAILED;
+	}
+	memcpy(*key, &head, sizeof(head));
+	x = (double *)(*key + sizeof(head));
+	for (size_t i = 0; i < p->n; i++) {
+		const json_t *pt = json_array_get(points, i);
+		if (!json_is_array(pt) || json_array_size(pt) != p->d) {
+			rc = fail_bad(job,
+			              "points[%zu]: must be an array of %zu "
+			              "numbers, like points[0]",
+			              i, p->d);
+			goto fail;
+		}
+		for (size_t j = 0; j < p->d; j++) {
+			const json_t *e = json_array_get(pt, j);
+			double t = json_number_value(e);
+			if (!json_is_number(e) || !isfinite(t)) {
+				rc = fail_bad(job,
+				              "points[%zu][%zu]: must be a "
+				              "finite number",
+				              i, j);
+				goto fail;
+			}
+			/* + 0.0 turns -0.0 into 0.0: one key per value. */
+			x[i * p->d + j] = t + 0.0;
+		}
+	}
+	return JOBD_OK;
+
+fail:
+	free(*key);
+	*key = NULL;
+	return rc;
+}
+
+/* --- output --- */
+
+static json_t *result_json(const struct kmeans_params *p,
+                           const struct kmeans_result *r)
+{
+	json_t *cent = json_array(), *sizes = json_array(),
+	       *labels = json_array();
+	json_t *out = NULL;
+
+	if (!cent || !sizes || !labels)
+		goto fail;
+	for (size_t c = 0; c < p->k; c++) {
+		json_t *row = json_array();
+		for (size_t j = 0; row && j < p->d; j++)
+			if (json_array_append_new(
+			            row, json_real(r->cent[c * p->d + j])))
+				json_decref(row), row = NULL;
+		if (json_array_append_new(cent, row) ||
+		    json_array_append_new(
+		            sizes, json_integer((json_int_t)r->sizes[c])))
+			goto fail;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (json_array_append_new(
+		            labels, json_integer((json_int_t)r->labels[i])))
+			goto fail;
+	out = json_pack("{s:o, s:o, s:o, s:f, s:I, s:b}", "centroids", cent,
+	                "sizes", sizes, "labels", labels, "inertia", r->inertia,
+	                "iterations", (json_int_t)r->iterations, "converged",
+	                r->converged);
+	return out;
+
+fail:
+	json_decref(cent);
+	json_decref(sizes);
+	json_decref(labels);
+	return NULL;
+}
+
+/* --- plugin entry points --- */
+
+static int kmeans_init(const struct jobd_host *host, const json_t *options,
+                       void **state)
+{
+	struct kmeans_state *st;
+	json_int_t size = KMEANS_DEFAULT_CACHE_SIZE;
+	json_int_t bytes = KMEANS_DEFAULT_CACHE_BYTES;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(options)) {
+		host->fail(NULL, "options: must be a mapping");
+		return JOBD_E_BAD_REQUEST;
+	}
+	json_object_foreach((json_t *)options, key, v)
+	{
+		if (strcmp(key, "cache_size") == 0) {
+			size = json_integer_value(v);
+			if (!json_is_integer(v) || size < 0 || size > 100000) {
+				host->fail(NULL, "options.cache_size: must be "
+				                 "an integer from 0 to 100000");
+				return JOBD_E_BAD_REQUEST;
+			}
+		} else if (strcmp(key, "cache_max_bytes") == 0) {
+			bytes = json_integer_value(v);
+			if (!json_is_integer(v) || bytes < 0) {
+				host->fail(NULL,
+				           "options.cache_max_bytes: must "
+				           "be a non-negative integer");
+				return JOBD_E_BAD_REQUEST;
+			}
+		} else {
+			host->fail(NULL, "options.%s: unknown option", key);
+			return JOBD_E_BAD_REQUEST;
+		}
+	}
+	st = calloc(1, sizeof(*st));
+	if (st)
+		st->cache = kmeans_cache_new((size_t)size, (size_t)bytes);
+	if (!st || !st->cache) {
+		free(st);
+		host->fail(NULL, "out of memory");
+		return JOBD_E_INTERNAL;
+	}
+	*state = st;
+	return JOBD_OK;
+}
+
+static void kmeans_destroy(void *state)
+{
+	struct kmeans_state *st = state;
+
+	if (!st)
+		return;
+	kmeans_cache_free(st->cache);
+	free(st);
+}
+
+static int kmeans_process(void *state, void *worker_state, struct jobd_job *job,
+                          const json_t *input, json_t **output)
+{
+	struct kmeans_state *st = state;
+	struct kmeans_params p = {0};
+	struct kmeans_result r = {0};
+	unsigned char *key = NULL;
+	size_t key_len = 0;
+	double *d2 = NULL, *sums = NULL;
+	const double *pts;
+	json_t *out = NULL;
+	uint64_t rng;
+	int cached = 0, rc;
+
+	(void)worker_state;
+	rc = parse_input(job, input, &p, &key, &key_len);
+	if (rc)
+		return rc;
+	pts = (const double *)(key + sizeof(struct kmeans_key_head));
+
+	out = kmeans_cache_get(st->cache, key, key_len);
+	if (out) {
+		cached = 1;
+		jobd_job_progress(job, 1.0, "from cache");
+	} else {
+		r.cent = malloc(p.k * p.d * sizeof(double));
+		r.labels = malloc(p.n * sizeof(size_t));
+		r.sizes = malloc(p.k * sizeof(size_t));
+		d2 = malloc(p.n * sizeof(double));
+		sums = malloc(p.k * p.d * sizeof(double));
+		if (!r.cent || !r.labels || !r.sizes || !d2 || !sums)
+			goto nomem;
+		rng = p.seed;
+		rc = seed_plusplus(job, &p, pts, r.cent, d2, &rng);
+		if (rc == JOBD_OK)
+			rc = lloyd(job, &p, pts, &r, d2, sums);
+		if (rc == JOBD_E_CANCELLED) {
+			job->host->fail(job,
+			                "cancelled after %zu of at most %zu "
+			                "iterations",
+			                r.iterations, p.iterations);
+			goto out;
+		}
+		out = result_json(&p, &r);
+		if (!out)
+			goto nomem;
+		/* Value estimate: ~24 bytes per JSON number, plus overhead. */
+		if (kmeans_cache_put(st->cache, key, key_len, out,
+		                     24 * (p.n + p.k * (p.d + 1)) + 256) != 0)
+			job->host->log(job->host, JOBD_LOG_WARNING,
+			               "no memory to cache a model");
+	}
+	if (!p.want_labels)
+		json_object_del(out, "labels");
+	if (json_object_set_new(out, "cached", json_boolean(cached)) != 0)
+		goto nomem;
+	*output = out;
+	out = NULL;
+	rc = JOBD_OK;
+	goto out;
+
+nomem:
+	job->host->fail(job, "out of memory");
+	rc = JOBD_E_PLUGIN_FAILED;
+out:
+	json_decref(out);
+	free(key);
+	free(r.cent);
+	free(r.labels);
+	free(r.sizes);
+	free(d2);
+	free(sums);
+	return rc;
+}
+
+static const struct jobd_plugin kmeans_plugin = {
+        .abi_major = JOBD_PLUGIN_ABI_MAJOR,
+        .abi_minor = JOBD_PLUGIN_ABI_MINOR,
+        .size = sizeof(struct jobd_plugin),
+        .name = "kmeans",
+        .version = "1.0.0",
+        .description =
+                "k-means clustering (k-means++, Lloyd) with a model cache",
+        .flags = JOBD_PLUGIN_RETRY_SAFE,
+        .init = kmeans_init,
+        .destroy = kmeans_destroy,
+        .process = kmeans_process,
+};
+
+JOBD_PLUGIN_DEFINE(kmeans_plugin)
