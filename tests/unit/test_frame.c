@@ -546,6 +546,21 @@ START_TEST(test_encode_refuses)
 	/* A frame holds an object (or array): a scalar is refused. */
 	ck_assert_int_eq(frame_encode(num, &out, &len), -EINVAL);
 	json_decref(num);
+
+	/* A string jansson was told not to check: refused, nothing leaked,
+	 * both before and after the encoder has moved to the heap. */
+	json_t *o = json_object();
+	json_object_set_new(o, "a", json_stringn_nocheck("\xff", 1));
+	ck_assert_int_eq(frame_encode(o, &out, &len), -EINVAL);
+	ck_assert_ptr_null(out);
+	char *big = malloc(200000);
+	memset(big, 'q', 199999);
+	big[199999] = '\0';
+	json_object_set_new(o, "0", json_string(big));
+	free(big);
+	ck_assert_int_eq(frame_encode(o, &out, &len), -EINVAL);
+	ck_assert_ptr_null(out);
+	json_decref(o);
 }
 END_TEST
 
