@@ -1,0 +1,65 @@
+#!/bin/sh
+# jobd's one entry point for people and CI:
+#   ./dev.sh run    install what is missing, build, run jobd in the foreground
+#   ./dev.sh test   install what is missing, build (normal and ASan+UBSan),
+#                   run the whole test suite, print "N passed, N failed"
+# Debian 12, as root (apt-get). Build dirs: build/ and build-asan/.
+set -eu
+cd "$(dirname "$0")"
+
+PACKAGES="build-essential meson ninja-build pkg-config python3 \
+libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
+libssl-dev clang libclang-rt-14-dev valgrind systemd"
+
+need_packages() {
+	missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "dev.sh: installing:$missing" >&2
+	if [ "$(id -u)" != 0 ]; then
+		echo "dev.sh: run as root to install packages" >&2
+		exit 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+}
+
+setup() { # dir [meson options...]
+	dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@"
+	fi
+	ninja -C "$dir"
+}
+
+cmd=${1:-}
+case "$cmd" in
+run)
+	need_packages
+	setup build
+	echo "dev.sh: starting jobd on 127.0.0.1:7878 (Ctrl-C stops it)" >&2
+	echo "dev.sh: in another terminal: build/src/jobctl/jobctl call echo '{\"hello\": \"world\"}'" >&2
+	exec build/src/daemon/jobd --config build/conf/jobd-dev.yaml
+	;;
+test)
+	need_packages
+	setup build
+	setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	status=0
+	meson test -C build --print-errorlogs || status=1
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C build-asan --print-errorlogs || status=1
+	python3 .ci/totals.py build/meson-logs/testlog.json \
+		build-asan/meson-logs/testlog.json
+	exit $status
+	;;
+*)
+	echo "usage: $0 run|test" >&2
+	exit 2
+	;;
+esac
