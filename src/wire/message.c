@@ -525,6 +525,10 @@ int msg_parse(const char *body, size_t len, enum msg_from from, struct msg *out,
 
 	/* A raw NUL byte is never valid JSON, but jansson 2.14 lets one pass
 	 * right after a number or literal ("[1\0]" loads as [1]). */
+	if (!body) {
+		body = "";
+		len = 0;
+	}
 	const char *nul = memchr(body, '\0', len);
 	if (nul) {
 		set_error(err, JOBD_E_BAD_JSON,

@@ -911,6 +911,8 @@ START_TEST(test_validate_refs)
 
 	ck_assert_int_eq(msg_validate(NULL, C, &m, &e), -1);
 	ck_assert_int_eq(e.code, JOBD_E_BAD_REQUEST);
+	ck_assert_int_eq(msg_parse(NULL, 0, C, &m, &e), -1);
+	ck_assert_int_eq(e.code, JOBD_E_BAD_JSON);
 	/* err may be NULL. */
 	ck_assert_int_eq(msg_parse("{", 1, C, &m, NULL), -1);
 }
