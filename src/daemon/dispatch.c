@@ -156,13 +156,12 @@ static void dispatch_cancel(struct conn *c, struct msg *m)
 		        m->job);
 		return;
 	}
+	/* An id not in flight is ignored (docs/protocol.md): its answer has
+	 * gone out already, and a second message with that id would confuse
+	 * a client that reuses ids. */
 	j = conn_find_job(c, m->id);
-	if (!j) {
-		conn_send_error(c, true, m->id, JOBD_E_NOT_FOUND,
-		                "no call with id %lld is in flight",
-		                (long long)m->id);
+	if (!j)
 		return;
-	}
 	atomic_store(&j->stop_reason, JOBD_E_CANCELLED);
 	if (pool_unqueue(j->plugin->pool, j)) {
 		/* Still queued: it leaves the queue and is answered now. */

@@ -29,6 +29,7 @@ uint64_t harness_now_ms(void)
 static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 {
 	const char *plugin_dir = getenv("JOBD_PLUGIN_DIR");
+	const char *test_plugin_dir = getenv("JOBD_TEST_PLUGIN_DIR");
 	FILE *f = fopen(p->config_path, "w");
 	int i;
 
@@ -42,6 +43,8 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 			fprintf(f, "  - \"%s\"\n", o->plugin_dirs[i]);
 	} else {
 		fprintf(f, "  - \"%s\"\n", plugin_dir ? plugin_dir : ".");
+		if (test_plugin_dir)
+			fprintf(f, "  - \"%s\"\n", test_plugin_dir);
 	}
 	fprintf(f, "state_dir: \"%s/state\"\n", p->dir);
 	fprintf(f, "log_level: debug\n");
@@ -78,7 +81,11 @@ static int make_notify_socket(struct jobd_proc *p)
 
 	if (fd < 0)
 		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->notify_path);
+	if (strlen(p->notify_path) >= sizeof(sa.sun_path)) {
+		close(fd);
+		return -1;
+	}
+	memcpy(sa.sun_path, p->notify_path, strlen(p->notify_path) + 1);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return -1;

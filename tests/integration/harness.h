@@ -33,7 +33,7 @@ struct harness_opts {
 	/* YAML appended to the generated config (plugins:, limits:, ...). It
 	 * must not repeat listen/plugin_dirs/state_dir unless no_defaults. */
 	const char *yaml;
-	/* plugin_dirs entries; NULL: JOBD_PLUGIN_DIR only. */
+	/* plugin_dirs entries; NULL: JOBD_PLUGIN_DIR and JOBD_TEST_PLUGIN_DIR. */
 	const char *plugin_dirs[4];
 	/* Bind from the config's listen: instead of socket activation. */
 	bool bind_from_config;
