@@ -114,23 +114,22 @@ json_t *kmeans_cache_get(struct kmeans_cache *c, const void *key, size_t len)
 {
 	uint64_t hash = kmeans_cache_hash(key, len);
 	struct cache_entry *e;
-	json_t *value = NULL, *copy;
+	json_t *copy = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	e = find(c, hash, key, len);
 	if (e) {
 		entry_unlink(c, e);
 		entry_push_front(c, e);
-		value = json_incref(e->value);
+		/* NOTE: copied under the lock, not incref'd and copied after
+		 * unlocking: jansson's json_decref() reads the count without
+		 * an atomic and decrements with release order only, so two
+		 * threads dropping references to one value race
+		 * (ThreadSanitizer reports it). Only this mutex ever touches
+		 * stored values. */
+		copy = json_deep_copy(e->value);
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (!value)
-		return NULL;
-	/* Copy outside the lock: the stored value is never modified, and
-	 * jansson allows concurrent readers; our reference keeps it alive
-	 * even if another thread evicts the entry meanwhile. */
-	copy = json_deep_copy(value);
-	json_decref(value);
 	return copy;
 }
 
