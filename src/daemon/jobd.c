@@ -26,6 +26,9 @@
 
 /* A finished drain waits this long for answers to reach slow readers. */
 #define FLUSH_GRACE_SEC 2
+/* At exit, how long stopped jobs may take to return before we leave their
+ * plugin loaded rather than hang joining its workers. */
+#define STOP_GRACE_MS 2000
 
 /* --- plugins ------------------------------------------------------------- */
 
@@ -454,11 +457,22 @@ void jobd_fini(struct jobd *jd)
 {
 	struct cq_item *item, *next;
 	size_t i;
+	unsigned waited;
 	bool stuck = false;
 
 	server_close(jd);
 	if (jd->base)
 		conn_foreach(jd, abort_conn, NULL);
+	/* Jobs told to stop (shutdown_timeout) usually return within a few
+	 * milliseconds; give them a moment before calling a plugin stuck. */
+	for (waited = 0; waited < STOP_GRACE_MS; waited += 10) {
+		for (i = 0; i < jd->n_plugins; i++)
+			if (pool_pending(jd->plugins[i]->pool))
+				break;
+		if (i == jd->n_plugins)
+			break;
+		usleep(10 * 1000);
+	}
 	for (i = 0; i < jd->n_plugins; i++) {
 		if (pool_pending(jd->plugins[i]->pool)) {
 			log_warning("plugin %s still has jobs running; exiting "

@@ -211,6 +211,19 @@ int harness_stop(struct jobd_proc *p, int sig, int timeout_ms)
 	if (p->notify_fd >= 0)
 		close(p->notify_fd);
 	p->notify_fd = -1;
+	if (p->dir[0]) {
+		/* A sanitizer report from the daemon fails whichever test
+		 * ran it, even one that does not check the exit status. */
+		char *log = harness_log(p);
+
+		if (strstr(log, "Sanitizer") || strstr(log, "runtime error:")) {
+			fprintf(stderr, "harness: sanitizer report from jobd:\n%s",
+			        log);
+			free(log);
+			abort();
+		}
+		free(log);
+	}
 	if (p->dir[0] && !getenv("JOBD_TEST_KEEP"))
 		remove_dir(p->dir);
 	p->dir[0] = '\0';
