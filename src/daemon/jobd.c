@@ -122,6 +122,7 @@ struct plugin *jobd_load_plugin(struct jobd *jd, const struct config *cfg,
 		config_plugin_defaults(&defaults);
 		section = &defaults;
 	}
+	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
 	if (plugin_start(p, section, 0, &jd->done, &why) < 0) {
 		log_error("plugin %s (%s): %s; skipped", path, plugin_name(p),
 		          why);

@@ -149,6 +149,7 @@ int plugin_open(const char *path, struct plugin **out, char **why)
 	if (!p)
 		return -ENOMEM;
 	atomic_init(&p->refs, 1);
+	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
 	p->path = strdup(path);
 	if (stat(path, &st) == 0) {
 		p->dev = st.st_dev;
@@ -242,6 +243,35 @@ static bool plugin_code_ok(int code)
 	       code == JOBD_E_BUSY;
 }
 
+/* Encodes the answer into j->frame on the worker, so the loop only writes
+ * bytes. An answer that cannot be encoded, or that is larger than a client
+ * may accept, becomes a plugin_failed error instead. Consumes msg. */
+static void plugin_encode_answer(struct plugin *p, struct job *j, json_t *msg)
+{
+	uint32_t max = atomic_load(&p->max_frame_size);
+	char *text = NULL;
+
+	if (msg && frame_encode(msg, &j->frame, &j->frame_len) == 0) {
+		if (j->frame_len - FRAME_HEADER_SIZE <= max)
+			goto done;
+		text = strdup_printf("output of %zu bytes is over "
+		                     "max_frame_size %u",
+		                     j->frame_len - FRAME_HEADER_SIZE, max);
+		free(j->frame);
+	}
+	j->frame = NULL;
+	j->frame_len = 0;
+	j->status = JOBD_E_PLUGIN_FAILED;
+	json_decref(msg);
+	msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
+	                text ? text : "output could not be encoded");
+	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0)
+		j->frame = NULL; /* out of memory: the client gets nothing */
+done:
+	free(text);
+	json_decref(msg);
+}
+
 static void plugin_run(void *ctx, void *worker_state, struct job *j)
 {
 	struct plugin *p = ctx;
@@ -297,17 +327,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			               : "plugin failed without a message";
 		msg = msg_error(true, j->req_id, rc, text);
 	}
-	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0) {
-		json_decref(msg);
-		msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
-		                "output could not be encoded");
-		j->status = JOBD_E_PLUGIN_FAILED;
-		if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0) {
-			j->frame = NULL;
-			j->frame_len = 0;
-		}
-	}
-	json_decref(msg);
+	plugin_encode_answer(p, j, msg);
 }
 
 static const struct pool_ops plugin_pool_ops = {

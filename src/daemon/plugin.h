@@ -41,6 +41,9 @@ struct plugin {
 
 	/* From the plugin's config section (or defaults). */
 	uint64_t timeout_ms;
+	/* limits.max_frame_size: an answer larger than a client may accept
+	 * is refused on the worker. Set by the loop, read by workers. */
+	atomic_uint max_frame_size;
 	unsigned max_attempts;
 
 	/* The file as loaded, to see whether a reload must replace it. */

@@ -85,6 +85,8 @@ static void reload_plugins(struct jobd *jd, const struct config *old,
 				section = &defaults;
 			}
 			plugin_reconfigure(p, section);
+			atomic_store(&p->max_frame_size,
+			             cfg->limits.max_frame_size);
 			keep[n_keep++] = plugin_ref(p);
 			continue;
 		}

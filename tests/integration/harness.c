@@ -108,7 +108,8 @@ int harness_start(struct jobd_proc *p, const struct harness_opts *o)
 	if (!bin || !mkdtemp(tmpl))
 		return -1;
 	snprintf(p->dir, sizeof(p->dir), "%s", tmpl);
-	snprintf(p->config_path, sizeof(p->config_path), "%s/jobd.yaml", p->dir);
+	snprintf(p->config_path, sizeof(p->config_path), "%s/jobd.yaml",
+	         p->dir);
 	snprintf(p->log_path, sizeof(p->log_path), "%s/jobd.log", p->dir);
 	snprintf(p->notify_path, sizeof(p->notify_path), "%s/notify", p->dir);
 	lfd = make_listener(&p->port);
@@ -217,7 +218,8 @@ int harness_stop(struct jobd_proc *p, int sig, int timeout_ms)
 		char *log = harness_log(p);
 
 		if (strstr(log, "Sanitizer") || strstr(log, "runtime error:")) {
-			fprintf(stderr, "harness: sanitizer report from jobd:\n%s",
+			fprintf(stderr,
+			        "harness: sanitizer report from jobd:\n%s",
 			        log);
 			free(log);
 			abort();
@@ -230,8 +232,8 @@ int harness_stop(struct jobd_proc *p, int sig, int timeout_ms)
 	return status;
 }
 
-int harness_wait_notify(struct jobd_proc *p, const char *needle,
-                        int timeout_ms, char *buf, size_t size)
+int harness_wait_notify(struct jobd_proc *p, const char *needle, int timeout_ms,
+                        char *buf, size_t size)
 {
 	uint64_t end = harness_now_ms() + (uint64_t)timeout_ms;
 	struct pollfd pfd = {.fd = p->notify_fd, .events = POLLIN};
@@ -373,7 +375,8 @@ json_t *harness_recv_answer(int fd, int timeout_ms)
 		if (!m)
 			return NULL;
 		if (strcmp(json_string_value(json_object_get(m, "type"))
-		                   ? json_string_value(json_object_get(m, "type"))
+		                   ? json_string_value(
+		                             json_object_get(m, "type"))
 		                   : "",
 		           "progress"))
 			return m;

@@ -22,9 +22,9 @@
 struct jobd_proc {
 	pid_t pid;
 	uint16_t port;
-	char dir[256];         /* private temp dir, removed by stop */
+	char dir[256]; /* private temp dir, removed by stop */
 	char config_path[300];
-	char log_path[300];    /* jobd's stderr */
+	char log_path[300]; /* jobd's stderr */
 	char notify_path[300];
 	int notify_fd;
 };
@@ -33,7 +33,8 @@ struct harness_opts {
 	/* YAML appended to the generated config (plugins:, limits:, ...). It
 	 * must not repeat listen/plugin_dirs/state_dir unless no_defaults. */
 	const char *yaml;
-	/* plugin_dirs entries; NULL: JOBD_PLUGIN_DIR and JOBD_TEST_PLUGIN_DIR. */
+	/* plugin_dirs entries; NULL: JOBD_PLUGIN_DIR and JOBD_TEST_PLUGIN_DIR.
+	 */
 	const char *plugin_dirs[4];
 	/* Bind from the config's listen: instead of socket activation. */
 	bool bind_from_config;
@@ -54,8 +55,8 @@ int harness_stop(struct jobd_proc *p, int sig, int timeout_ms);
 
 /* Waits for a notify datagram containing `needle`; copies it to buf.
  * Returns 0, or -1 on timeout. */
-int harness_wait_notify(struct jobd_proc *p, const char *needle,
-                        int timeout_ms, char *buf, size_t size);
+int harness_wait_notify(struct jobd_proc *p, const char *needle, int timeout_ms,
+                        char *buf, size_t size);
 
 /* A blocking TCP connection to jobd (IPv4 loopback). -1 on failure. */
 int harness_connect(const struct jobd_proc *p);

@@ -26,8 +26,9 @@ START_TEST(call_and_answer)
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
 
-	ck_assert_int_eq(harness_send_text(fd, "{\"type\":\"hello\",\"version\":1,"
-	                                       "\"client\":\"test\"}"),
+	ck_assert_int_eq(harness_send_text(fd,
+	                                   "{\"type\":\"hello\",\"version\":1,"
+	                                   "\"client\":\"test\"}"),
 	                 0);
 	m = harness_recv(fd, 5000);
 	ck_assert_ptr_nonnull(m);
@@ -40,7 +41,8 @@ START_TEST(call_and_answer)
 	ck_assert_str_eq(type_of(m), "result");
 	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 7);
 	{
-		json_t *want = json_loads("{\"x\":[1,2,{\"y\":null}]}", 0, NULL);
+		json_t *want =
+		        json_loads("{\"x\":[1,2,{\"y\":null}]}", 0, NULL);
 
 		ck_assert(json_equal(json_object_get(m, "output"), want));
 		json_decref(want);
@@ -63,7 +65,8 @@ END_TEST
 START_TEST(pipelined_any_order)
 {
 	struct harness_opts o = {
-		.yaml = "plugins:\n  sleep:\n    workers: 8\n    queue_bound: 2000\n",
+	        .yaml = "plugins:\n  sleep:\n    workers: 8\n    queue_bound: "
+	                "2000\n",
 	};
 	enum { N = 1000 };
 	static unsigned char seen[N];
@@ -92,7 +95,8 @@ START_TEST(pipelined_any_order)
 		ck_assert_str_eq(type_of(m), "result");
 		id = json_integer_value(json_object_get(m, "id"));
 		ck_assert(id >= 0 && id < N);
-		ck_assert_msg(!seen[id], "id %lld answered twice", (long long)id);
+		ck_assert_msg(!seen[id], "id %lld answered twice",
+		              (long long)id);
 		seen[id] = 1;
 		if (id < last)
 			in_order = 0;
@@ -111,7 +115,7 @@ END_TEST
 START_TEST(slow_plugin_does_not_delay_another)
 {
 	struct harness_opts o = {
-		.yaml = "plugins:\n  sleep:\n    workers: 2\n",
+	        .yaml = "plugins:\n  sleep:\n    workers: 2\n",
 	};
 	struct jobd_proc p;
 	uint64_t t0, took;
@@ -146,7 +150,8 @@ START_TEST(slow_plugin_does_not_delay_another)
 	took = harness_now_ms() - t0;
 	ck_assert_ptr_nonnull(m);
 	ck_assert_str_eq(type_of(m), "result");
-	ck_assert_msg(took < 1500, "echo took %llu ms", (unsigned long long)took);
+	ck_assert_msg(took < 1500, "echo took %llu ms",
+	              (unsigned long long)took);
 	json_decref(m);
 	close(fd2);
 	close(fd);
@@ -219,14 +224,15 @@ START_TEST(stats_reports_pools)
 	ck_assert_int_eq(harness_start(&p, NULL), 0);
 	fd = harness_connect(&p);
 	json_decref(harness_call(fd, 1, "echo", "1", 5000));
-	json_decref(harness_call(fd, 2, "misbehave", "{\"do\":\"fail\"}", 5000));
+	json_decref(
+	        harness_call(fd, 2, "misbehave", "{\"do\":\"fail\"}", 5000));
 	ck_assert_int_eq(harness_send_text(fd, "{\"type\":\"stats\",\"id\":9}"),
 	                 0);
 	m = harness_recv(fd, 5000);
 	ck_assert_str_eq(type_of(m), "stats");
 	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 9);
 	ck_assert_int_eq(json_integer_value(json_object_get(
-				 json_object_get(m, "connections"), "current")),
+	                         json_object_get(m, "connections"), "current")),
 	                 1);
 	echo = json_object_get(json_object_get(m, "plugins"), "echo");
 	ck_assert_ptr_nonnull(echo);

@@ -36,8 +36,8 @@ static void assert_alive(int fd)
 {
 	json_t *m;
 
-	ck_assert_int_eq(harness_send_text(fd, "{\"type\":\"ping\",\"id\":999}"),
-	                 0);
+	ck_assert_int_eq(
+	        harness_send_text(fd, "{\"type\":\"ping\",\"id\":999}"), 0);
 	m = harness_recv_answer(fd, 5000);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_str_eq(json_string_value(json_object_get(m, "type")), "pong");
@@ -62,8 +62,8 @@ static json_t *expect_error(int fd, const char *text, const char *code,
 	else
 		ck_assert_ptr_null(json_object_get(m, "id"));
 	ck_assert(json_is_string(json_object_get(m, "message")));
-	ck_assert_int_gt(strlen(json_string_value(json_object_get(m, "message"))),
-	                 0);
+	ck_assert_int_gt(
+	        strlen(json_string_value(json_object_get(m, "message"))), 0);
 	return m;
 }
 
@@ -73,19 +73,20 @@ START_TEST(request_errors_keep_the_connection)
 	json_decref(expect_error(conn, "{\"type\":\"call\",", "bad_json", -1));
 	assert_alive(conn);
 	json_decref(expect_error(conn, "[1,2]", "bad_request", -1));
-	json_decref(expect_error(conn, "{\"type\":\"call\",\"id\":4,\"input\":1}",
+	json_decref(expect_error(conn,
+	                         "{\"type\":\"call\",\"id\":4,\"input\":1}",
 	                         "bad_request", 4));
 	json_decref(expect_error(
-		conn, "{\"type\":\"call\",\"id\":5,\"plugin\":7,\"input\":1}",
-		"bad_request", 5));
+	        conn, "{\"type\":\"call\",\"id\":5,\"plugin\":7,\"input\":1}",
+	        "bad_request", 5));
 	json_decref(expect_error(conn, "{\"type\":\"frobnicate\",\"id\":6}",
 	                         "unknown_type", 6));
 	json_decref(expect_error(conn, "{\"type\":\"hello\",\"version\":0}",
 	                         "unsupported_version", -1));
 	json_decref(expect_error(
-		conn,
-		"{\"type\":\"call\",\"id\":8,\"plugin\":\"nbdy\",\"input\":1}",
-		"unknown_plugin", 8));
+	        conn,
+	        "{\"type\":\"call\",\"id\":8,\"plugin\":\"nbdy\",\"input\":1}",
+	        "unknown_plugin", 8));
 	assert_alive(conn);
 	stop();
 }
@@ -106,17 +107,18 @@ START_TEST(duplicate_busy_cancel)
 	                                         "\"plugin\":\"sleep\","
 	                                         "\"input\":{\"ms\":4000}}"),
 	                 0);
-	json_decref(expect_error(conn,
-	                         "{\"type\":\"call\",\"id\":1,\"plugin\":\"echo\","
-	                         "\"input\":1}",
-	                         "duplicate_id", 1));
+	json_decref(
+	        expect_error(conn,
+	                     "{\"type\":\"call\",\"id\":1,\"plugin\":\"echo\","
+	                     "\"input\":1}",
+	                     "duplicate_id", 1));
 	m = expect_error(conn,
 	                 "{\"type\":\"call\",\"id\":3,\"plugin\":\"sleep\","
 	                 "\"input\":{\"ms\":1}}",
 	                 "busy", 3);
 	ck_assert(json_is_integer(json_object_get(m, "retry_after_ms")));
-	ck_assert_int_gt(json_integer_value(json_object_get(m, "retry_after_ms")),
-	                 0);
+	ck_assert_int_gt(
+	        json_integer_value(json_object_get(m, "retry_after_ms")), 0);
 	json_decref(m);
 	/* Cancel the queued one: answered at once. */
 	json_decref(expect_error(conn, "{\"type\":\"cancel\",\"id\":2}",
@@ -135,10 +137,11 @@ START_TEST(deadline_answers_timeout)
 
 	start("plugins:\n  sleep:\n    workers: 2\n");
 	t0 = harness_now_ms();
-	json_decref(expect_error(conn,
-	                         "{\"type\":\"call\",\"id\":1,\"plugin\":\"sleep\","
-	                         "\"input\":{\"ms\":10000},\"timeout_ms\":200}",
-	                         "timeout", 1));
+	json_decref(
+	        expect_error(conn,
+	                     "{\"type\":\"call\",\"id\":1,\"plugin\":\"sleep\","
+	                     "\"input\":{\"ms\":10000},\"timeout_ms\":200}",
+	                     "timeout", 1));
 	took = harness_now_ms() - t0;
 	ck_assert_msg(took >= 190 && took < 3000, "timeout after %llu ms",
 	              (unsigned long long)took);
@@ -167,14 +170,16 @@ START_TEST(plugin_failures)
 	                         "{\"type\":\"call\",\"id\":3,\"plugin\":"
 	                         "\"misbehave\",\"input\":{\"do\":\"silent\"}}",
 	                         "plugin_failed", 3));
-	json_decref(expect_error(conn,
-	                         "{\"type\":\"call\",\"id\":4,\"plugin\":"
-	                         "\"misbehave\",\"input\":{\"do\":\"badcode\"}}",
-	                         "plugin_failed", 4));
-	json_decref(expect_error(conn,
-	                         "{\"type\":\"call\",\"id\":5,\"plugin\":\"sleep\","
-	                         "\"input\":{\"ms\":\"soon\"}}",
-	                         "bad_request", 5));
+	json_decref(
+	        expect_error(conn,
+	                     "{\"type\":\"call\",\"id\":4,\"plugin\":"
+	                     "\"misbehave\",\"input\":{\"do\":\"badcode\"}}",
+	                     "plugin_failed", 4));
+	json_decref(
+	        expect_error(conn,
+	                     "{\"type\":\"call\",\"id\":5,\"plugin\":\"sleep\","
+	                     "\"input\":{\"ms\":\"soon\"}}",
+	                     "bad_request", 5));
 	assert_alive(conn);
 	stop();
 }
@@ -291,15 +296,17 @@ START_TEST(shutting_down_refuses_new_calls)
 	                 0);
 	usleep(200 * 1000);
 	kill(proc.pid, SIGTERM);
-	ck_assert_int_eq(harness_wait_notify(&proc, "STOPPING=1", 5000, NULL, 0),
-	                 0);
-	json_decref(expect_error(other,
-	                         "{\"type\":\"call\",\"id\":2,\"plugin\":\"echo\","
-	                         "\"input\":1}",
-	                         "shutting_down", 2));
+	ck_assert_int_eq(
+	        harness_wait_notify(&proc, "STOPPING=1", 5000, NULL, 0), 0);
+	json_decref(
+	        expect_error(other,
+	                     "{\"type\":\"call\",\"id\":2,\"plugin\":\"echo\","
+	                     "\"input\":1}",
+	                     "shutting_down", 2));
 	/* The running job still finishes and is answered. */
 	m = harness_recv_answer(conn, 10000);
-	ck_assert_str_eq(json_string_value(json_object_get(m, "type")), "result");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")),
+	                 "result");
 	json_decref(m);
 	close(other);
 	stop();

@@ -38,29 +38,32 @@ START_TEST(command_line)
 	ck_assert_int_eq(run_jobd("--help", out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "--check-config"));
 	ck_assert_int_eq(run_jobd("--bogus", out, sizeof(out)), 2);
-	ck_assert_int_eq(run_jobd("--log-level loud --version", out, sizeof(out)),
-	                 2);
+	ck_assert_int_eq(
+	        run_jobd("--log-level loud --version", out, sizeof(out)), 2);
 
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_gt(write(fd, "listen: [\"127.0.0.1:1\"]\nlimits:\n  "
-	                           "idle_timout: 5s\n",
+	ck_assert_int_gt(write(fd,
+	                       "listen: [\"127.0.0.1:1\"]\nlimits:\n  "
+	                       "idle_timout: 5s\n",
 	                       50),
 	                 0);
 	close(fd);
 	{
 		char args[300];
 
-		snprintf(args, sizeof(args), "--check-config --config %s", path);
+		snprintf(args, sizeof(args), "--check-config --config %s",
+		         path);
 		ck_assert_int_eq(run_jobd(args, out, sizeof(out)), 1);
 		/* file:line:column: key: what is wrong */
-		ck_assert_msg(strstr(out, ":3:3: limits.idle_timout: unknown key"),
-		              "got: %s", out);
+		ck_assert_msg(
+		        strstr(out, ":3:3: limits.idle_timout: unknown key"),
+		        "got: %s", out);
 	}
 	unlink(path);
-	ck_assert_int_eq(run_jobd("--config /nonexistent/jobd.yaml", out,
-	                          sizeof(out)),
-	                 1);
+	ck_assert_int_eq(
+	        run_jobd("--config /nonexistent/jobd.yaml", out, sizeof(out)),
+	        1);
 	ck_assert_ptr_nonnull(strstr(out, "/nonexistent/jobd.yaml"));
 }
 END_TEST
@@ -76,7 +79,8 @@ START_TEST(listens_from_config)
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
 	m = harness_call(fd, 1, "echo", "[true]", 5000);
-	ck_assert_str_eq(json_string_value(json_object_get(m, "type")), "result");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")),
+	                 "result");
 	json_decref(m);
 	close(fd);
 	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
@@ -88,7 +92,7 @@ END_TEST
 START_TEST(sigterm_drains)
 {
 	struct harness_opts o = {
-		.yaml = "plugins:\n  sleep:\n    workers: 2\n",
+	        .yaml = "plugins:\n  sleep:\n    workers: 2\n",
 	};
 	struct jobd_proc p;
 	char buf[512];
@@ -97,9 +101,8 @@ START_TEST(sigterm_drains)
 
 	/* harness_start consumed READY=1 already; STATUS follows it. */
 	ck_assert_int_eq(harness_start(&p, &o), 0);
-	ck_assert_int_eq(harness_wait_notify(&p, "STATUS=", 5000, buf,
-	                                     sizeof(buf)),
-	                 0);
+	ck_assert_int_eq(
+	        harness_wait_notify(&p, "STATUS=", 5000, buf, sizeof(buf)), 0);
 	fd = harness_connect(&p);
 	for (i = 1; i <= 3; i++) {
 		char text[128];
@@ -112,9 +115,9 @@ START_TEST(sigterm_drains)
 	}
 	usleep(200 * 1000);
 	kill(p.pid, SIGTERM);
-	ck_assert_int_eq(harness_wait_notify(&p, "STOPPING=1", 5000, buf,
-	                                     sizeof(buf)),
-	                 0);
+	ck_assert_int_eq(
+	        harness_wait_notify(&p, "STOPPING=1", 5000, buf, sizeof(buf)),
+	        0);
 	/* All three, including the queued third, finish and are answered. */
 	for (i = 0; i < 3; i++) {
 		m = harness_recv_answer(fd, 10000);
@@ -135,8 +138,8 @@ END_TEST
 START_TEST(shutdown_timeout_fails_the_rest)
 {
 	struct harness_opts o = {
-		.yaml = "limits:\n  shutdown_timeout: 500ms\n"
-		        "plugins:\n  sleep:\n    workers: 1\n",
+	        .yaml = "limits:\n  shutdown_timeout: 500ms\n"
+	                "plugins:\n  sleep:\n    workers: 1\n",
 	};
 	struct jobd_proc p;
 	json_t *m;
@@ -184,7 +187,8 @@ START_TEST(second_sigterm_exits_at_once)
 	                 0);
 	usleep(200 * 1000);
 	kill(p.pid, SIGTERM);
-	ck_assert_int_eq(harness_wait_notify(&p, "STOPPING=1", 5000, NULL, 0), 0);
+	ck_assert_int_eq(harness_wait_notify(&p, "STOPPING=1", 5000, NULL, 0),
+	                 0);
 	t0 = harness_now_ms();
 	status = harness_stop(&p, SIGTERM, 10000);
 	ck_assert(WIFEXITED(status));

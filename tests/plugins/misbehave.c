@@ -42,12 +42,12 @@ static int misbehave_process(void *s, void *w, struct jobd_job *job,
 }
 
 static const struct jobd_plugin misbehave = {
-	.abi_major = JOBD_PLUGIN_ABI_MAJOR,
-	.abi_minor = JOBD_PLUGIN_ABI_MINOR,
-	.size = sizeof(struct jobd_plugin),
-	.name = "misbehave",
-	.version = "0",
-	.process = misbehave_process,
+        .abi_major = JOBD_PLUGIN_ABI_MAJOR,
+        .abi_minor = JOBD_PLUGIN_ABI_MINOR,
+        .size = sizeof(struct jobd_plugin),
+        .name = "misbehave",
+        .version = "0",
+        .process = misbehave_process,
 };
 
 JOBD_PLUGIN_DEFINE(misbehave)

@@ -9,12 +9,12 @@ static int dup_process(void *s, void *w, struct jobd_job *job,
 }
 
 static const struct jobd_plugin dupecho = {
-	.abi_major = JOBD_PLUGIN_ABI_MAJOR,
-	.abi_minor = JOBD_PLUGIN_ABI_MINOR,
-	.size = sizeof(struct jobd_plugin),
-	.name = "echo",
-	.version = "0",
-	.process = dup_process,
+        .abi_major = JOBD_PLUGIN_ABI_MAJOR,
+        .abi_minor = JOBD_PLUGIN_ABI_MINOR,
+        .size = sizeof(struct jobd_plugin),
+        .name = "echo",
+        .version = "0",
+        .process = dup_process,
 };
 
 JOBD_PLUGIN_DEFINE(dupecho)

@@ -16,13 +16,13 @@ static int initfail_process(void *s, void *w, struct jobd_job *job,
 }
 
 static const struct jobd_plugin initfail = {
-	.abi_major = JOBD_PLUGIN_ABI_MAJOR,
-	.abi_minor = JOBD_PLUGIN_ABI_MINOR,
-	.size = sizeof(struct jobd_plugin),
-	.name = "initfail",
-	.version = "0",
-	.init = initfail_init,
-	.process = initfail_process,
+        .abi_major = JOBD_PLUGIN_ABI_MAJOR,
+        .abi_minor = JOBD_PLUGIN_ABI_MINOR,
+        .size = sizeof(struct jobd_plugin),
+        .name = "initfail",
+        .version = "0",
+        .init = initfail_init,
+        .process = initfail_process,
 };
 
 JOBD_PLUGIN_DEFINE(initfail)

@@ -11,12 +11,12 @@ static int undef_process(void *s, void *w, struct jobd_job *job,
 }
 
 static const struct jobd_plugin undef = {
-	.abi_major = JOBD_PLUGIN_ABI_MAJOR,
-	.abi_minor = JOBD_PLUGIN_ABI_MINOR,
-	.size = sizeof(struct jobd_plugin),
-	.name = "undefsym",
-	.version = "0",
-	.process = undef_process,
+        .abi_major = JOBD_PLUGIN_ABI_MAJOR,
+        .abi_minor = JOBD_PLUGIN_ABI_MINOR,
+        .size = sizeof(struct jobd_plugin),
+        .name = "undefsym",
+        .version = "0",
+        .process = undef_process,
 };
 
 JOBD_PLUGIN_DEFINE(undef)
