@@ -19,9 +19,14 @@
  * and reachable from every job (job->host), in the style of Redis modules.
  *
  * JSON values are jansson's json_t; a plugin links jansson itself
- * (`pkg-config --libs jansson`). jansson's reference counts are atomic, so
- * values may cross threads, but a value must not be mutated while another
- * thread reads it.
+ * (`pkg-config --libs jansson`, which `pkg-config --libs jobd` includes).
+ * A value may be handed from one thread to another through something that
+ * synchronizes (a locked queue, as the daemon does with inputs and
+ * outputs). It must not be mutated while another thread reads it, and two
+ * threads must not change one value's reference count at the same time:
+ * json_decref() checks the count with a plain read and decrements with
+ * release order only, which ThreadSanitizer reports as a race. Share data
+ * between workers as C data, or deep-copy it under a lock.
  *
  * Compatibility: abi_major must equal the daemon's; abi_minor may grow. New
  * fields are only appended to struct jobd_plugin and struct jobd_host, and
