@@ -314,8 +314,8 @@ int plugin_host_process(struct plugin_host_worker *w,
 		contract_broken(h, "process() modified its input");
 	json_decref(before);
 	if (rc == JOBD_OK) {
-		if (!json_is_object(out))
-			contract_broken(h, "JOBD_OK without an output object");
+		if (!out)
+			contract_broken(h, "JOBD_OK without *output");
 		*output = out;
 	} else {
 		if (rc < 0 || rc >= JOBD_E_COUNT_)

@@ -6,10 +6,9 @@
  * lifecycle init -> worker_init -> process... -> worker_fini -> destroy.
  *
  * It also checks the parts of the contract a test would otherwise forget:
- * process() must not modify its input, must set *output to an object on
- * success, and must call host->fail() before any error return. A breach is
- * a bug in the plugin: the host prints it and abort()s, which Check reports
- * as a failed test.
+ * process() must not modify its input, must set *output on success, and must
+ * call host->fail() before any error return. A breach is a bug in the plugin:
+ * the host prints it and abort()s, which Check reports as a failed test.
  */
 #ifndef JOBD_TESTS_PLUGIN_HOST_H
 #define JOBD_TESTS_PLUGIN_HOST_H
