@@ -100,6 +100,10 @@ static void dispatch_call(struct conn *c, struct msg *m)
 		return;
 	}
 	j = job_new(p, json_incref(m->input));
+	/* The job must hold the only reference: the message's root is freed
+	 * on this thread while a worker may already read the input. */
+	json_object_del(m->root, "input");
+	m->input = NULL;
 	if (!j) {
 		conn_send_error(c, true, m->id, JOBD_E_INTERNAL,
 		                "out of memory");
