@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# The plugin author's path, end to end minus the daemon: install jobd into a
-# temporary DESTDIR, build the template as an out-of-tree plugin with the
-# one cc line from docs/plugin-guide.md using only the installed header and
-# jobd.pc, and load it with the test host (real dlopen, ABI check, calls).
+# The plugin author's path, end to end: install jobd into a temporary
+# DESTDIR, build the template as an out-of-tree plugin with the one cc line
+# from docs/plugin-guide.md using only the installed header and jobd.pc,
+# load it with the test host (real dlopen, ABI check, calls), then drop it
+# into the plugin directory of the installed jobd while it runs, reload
+# with SIGHUP, and call it over TCP.
 #
 # Environment (set by plugins/template/meson.build):
 #   MESON, BUILD_ROOT   meson and the build directory to install
@@ -14,7 +16,12 @@
 set -eu
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+jobd_pid=
+cleanup() {
+	[ -n "$jobd_pid" ] && kill "$jobd_pid" 2>/dev/null && wait "$jobd_pid"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 "$MESON" install -C "$BUILD_ROOT" --no-rebuild --quiet --destdir "$tmp/root" \
 	>"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; exit 1; }
@@ -47,3 +54,62 @@ for p in template nbody kmeans beam; do
 done
 
 JOBD_PLUGIN="$tmp/myplugin.so" "$TEST_HOST"
+
+# --- into a running daemon ---------------------------------------------------
+jobd=$(find "$tmp/root" -type f -name jobd -perm -u+x | head -n 1)
+[ -x "$jobd" ] || { echo "installed jobd not found"; exit 1; }
+mkdir "$tmp/plugins"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$tmp/jobd.yaml" <<EOF
+listen: ["127.0.0.1:$port"]
+plugin_dirs: ["$tmp/plugins"]
+state_dir: "$tmp/state"
+plugins:
+  template:
+    workers: 1
+    options: {greeting: "good morning"}
+EOF
+"$jobd" --config "$tmp/jobd.yaml" 2>"$tmp/jobd.log" &
+jobd_pid=$!
+
+# call PLUGIN INPUT: one call over the wire protocol, prints the answer.
+call() {
+	python3 - "$port" "$1" "$2" <<'PY'
+import json, socket, struct, sys, time
+port, plugin, text = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        break
+    except OSError:
+        time.sleep(0.05)
+body = json.dumps({"type": "call", "id": 1, "plugin": plugin,
+                   "input": json.loads(text)}).encode()
+s.sendall(struct.pack(">I", len(body)) + body)
+while True:
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    m = json.loads(s.recv(n, socket.MSG_WAITALL))
+    if m["type"] != "progress":
+        print(json.dumps(m))
+        break
+PY
+}
+
+answer=$(call template '{"name": "Ada"}')
+case "$answer" in *unknown_plugin*) ;; *) echo "before install: $answer"; exit 1 ;; esac
+
+cp "$tmp/myplugin.so" "$tmp/plugins/template.so"
+kill -HUP "$jobd_pid"
+for _ in $(seq 100); do
+	grep -q "reloaded" "$tmp/jobd.log" && break
+	sleep 0.05
+done
+answer=$(call template '{"name": "Ada"}')
+case "$answer" in
+*'good morning, Ada'*) ;;
+*) echo "after reload: $answer"; cat "$tmp/jobd.log"; exit 1 ;;
+esac
+kill "$jobd_pid"
+wait "$jobd_pid" || { echo "jobd exited $?"; cat "$tmp/jobd.log"; exit 1; }
+jobd_pid=
+echo "out-of-tree plugin installed, reloaded and called"
