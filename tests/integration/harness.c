@@ -119,7 +119,10 @@ int harness_start(struct jobd_proc *p, const struct harness_opts *o)
 		close(lfd); /* jobd binds the same port itself */
 		lfd = -1;
 	}
-	if (write_config(p, o) < 0)
+	if (o->config_file)
+		snprintf(p->config_path, sizeof(p->config_path), "%s",
+		         o->config_file);
+	else if (write_config(p, o) < 0)
 		goto fail;
 	p->notify_fd = make_notify_socket(p);
 	if (p->notify_fd < 0)

@@ -42,6 +42,9 @@ struct harness_opts {
 	const char *env[4];
 	/* Extra argv after --config FILE, NULL-terminated. */
 	const char *args[4];
+	/* Use this config file as it is instead of generating one (listen:
+	 * is ignored: the socket still comes by socket activation). */
+	const char *config_file;
 	/* Do not wait for READY=1 (for tests of failing starts). */
 	bool no_wait_ready;
 };

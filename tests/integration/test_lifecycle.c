@@ -87,6 +87,50 @@ START_TEST(listens_from_config)
 }
 END_TEST
 
+/* What `./dev.sh run` starts: the development config and every bundled
+ * plugin. */
+START_TEST(development_config_serves_bundled_plugins)
+{
+	struct harness_opts o = {.config_file = getenv("JOBD_DEV_CONFIG")};
+	static const char *const calls[][2] = {
+	        {"echo", "{\"hello\":\"lab\"}"},
+	        {"sleep", "{\"ms\":10}"},
+	        {"nbody", "{\"bodies\":[{\"mass\":1,\"position\":[0,0,0],"
+	                  "\"velocity\":[0,0,0]},{\"mass\":0.001,\"position\":"
+	                  "[1,0,0],\"velocity\":[0,1,0]}],\"dt\":0.01,"
+	                  "\"duration\":1}"},
+	        {"kmeans", "{\"points\":[[0,0],[0,1],[10,10],[10,11]],\"k\":2,"
+	                   "\"iterations\":10,\"seed\":1}"},
+	        {"beam", NULL},
+	        {"template", "{\"name\":\"Ada\"}"},
+	};
+	struct jobd_proc p;
+	json_t *m;
+	size_t i;
+	int fd;
+
+	ck_assert_ptr_nonnull(o.config_file);
+	ck_assert_int_eq(harness_start(&p, &o), 0);
+	fd = harness_connect(&p);
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		m = harness_call(fd, (int64_t)i, calls[i][0],
+		                 calls[i][1] ? calls[i][1] : "{}", 20000);
+		ck_assert_ptr_nonnull(m);
+		if (calls[i][1])
+			ck_assert_msg(!strcmp(json_string_value(json_object_get(
+			                              m, "type")),
+			                      "result"),
+			              "%s: %s", calls[i][0],
+			              json_dumps(m, JSON_COMPACT));
+		else /* loaded: it judges the input, not unknown_plugin */
+			ck_assert_str_eq(harness_error_code(m), "bad_request");
+		json_decref(m);
+	}
+	close(fd);
+	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
+}
+END_TEST
+
 /* SIGTERM with jobs running: they finish and are answered, then jobd exits
  * 0; the notify socket saw READY=1, STATUS= and then STOPPING=1. */
 START_TEST(sigterm_drains)
@@ -205,6 +249,7 @@ static Suite *lifecycle_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, command_line);
 	tcase_add_test(tc, listens_from_config);
+	tcase_add_test(tc, development_config_serves_bundled_plugins);
 	tcase_add_test(tc, sigterm_drains);
 	tcase_add_test(tc, shutdown_timeout_fails_the_rest);
 	tcase_add_test(tc, second_sigterm_exits_at_once);
