@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libjobd-client: talk to jobd (docs/protocol.md) from C or C++.
+ *
+ * Two ways to use it, on the same handle:
+ *
+ *  - Call and response: jobd_client_call() sends one call and blocks until
+ *    its output arrives, an error comes back, or the timeout passes.
+ *  - Any order: jobd_client_submit() sends a call and returns its id at
+ *    once; jobd_client_receive() returns the next finished answer, whichever
+ *    call finishes first, tagged with its id. jobd_client_fd() gives the
+ *    socket so that a program can wait in its own poll/epoll loop.
+ *
+ * Servers: a list "host:port,host:port" (IPv6 literals in brackets:
+ * "[::1]:7878"). The client connects to the first that answers, in order.
+ * When a connect or the handshake fails it tries the next; when a working
+ * connection is lost it moves on to the next server. Every failure message
+ * names each server tried and why it failed.
+ *
+ * Why plain blocking-style sockets and poll(2), not an event loop: the
+ * client owns one connection, and what a caller waits for is always "my
+ * answer, or the next answer, or a timeout": one poll() on one fd says all
+ * of that. An event loop (libevent) would force its dependency and its
+ * loop ownership onto every program that links us, and make it awkward to
+ * fit into the caller's own loop. So the socket is non-blocking, every
+ * function that waits does so in poll() with a deadline, and the fd is
+ * exposed for callers who have their own loop. While a function waits to
+ * write it also reads, so a full pipe in one direction never deadlocks the
+ * other (the server stops reading when too many calls are in flight and
+ * only resumes when we take answers).
+ *
+ * Framing and message parsing are jobd's own wire library, linked in; the
+ * same code the daemon uses.
+ *
+ * Thread safety: a handle is used by one thread at a time. Use one handle
+ * per thread (they share nothing), or hold your own lock around every call
+ * on a shared handle. The progress callback runs in the thread that is
+ * inside a jobd_client_* function and must not call back into the same
+ * handle. There is no global state; SIGPIPE is never raised (MSG_NOSIGNAL).
+ *
+ * Errors: functions that can fail return an int: JOBD_CLIENT_OK (0) or a
+ * positive enum jobd_client_status. The details of the last failure on a
+ * handle (a readable message, the server's error code, the busy hint)
+ * are read with jobd_client_errmsg() and friends until the next call on
+ * that handle. Answers taken with jobd_client_receive() carry their own
+ * status and message.
+ *
+ * JSON values are jansson's json_t (pkg-config jobd-client requires
+ * jansson). Ownership is stated on every function: "borrowed" means the
+ * caller keeps its reference, "new reference" means the caller must
+ * json_decref() it.
+ */
+#ifndef JOBD_CLIENT_H
+#define JOBD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <jobd/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef JOBD_EXPORT
+#if defined(__GNUC__)
+#define JOBD_EXPORT __attribute__((visibility("default")))
+#else
+#define JOBD_EXPORT
+#endif
+#endif
+
+/* Used when no server list is set. */
+#define JOBD_CLIENT_DEFAULT_SERVER "127.0.0.1:7878"
+
+/* Timeouts are in milliseconds; this one means "wait without limit". */
+#define JOBD_CLIENT_FOREVER (-1)
+
+/* What went wrong, from the client's point of view. */
+enum jobd_client_status {
+	JOBD_CLIENT_OK = 0,
+	/* The server answered with an error message: jobd_client_error_code()
+	 * and jobd_client_errmsg() hold its code and text. */
+	JOBD_CLIENT_E_SERVER = 1,
+	/* No server in the list could be reached (connect or handshake). */
+	JOBD_CLIENT_E_CONNECT = 2,
+	/* The caller's timeout passed before the answer arrived. */
+	JOBD_CLIENT_E_TIMEOUT = 3,
+	/* The connection broke while the answer was awaited. */
+	JOBD_CLIENT_E_CONNECTION_LOST = 4,
+	/* The server sent something that is not protocol v1. */
+	JOBD_CLIENT_E_PROTOCOL = 5,
+	/* A bad argument: malformed server list, unknown id, NULL input. */
+	JOBD_CLIENT_E_INVALID = 6,
+	/* Out of memory or another local system failure (see errmsg). */
+	JOBD_CLIENT_E_SYSTEM = 7,
+	/* jobd_client_receive(): nothing in flight, so nothing will come. */
+	JOBD_CLIENT_E_IDLE = 8,
+};
+
+/* The connection and everything it tracks. Opaque. */
+struct jobd_client;
+
+/* One answer from jobd_client_receive(). Opaque; see the accessors. */
+struct jobd_client_answer;
+
+enum jobd_client_answer_kind {
+	JOBD_CLIENT_ANSWER_RESULT = 1,   /* the call's output */
+	JOBD_CLIENT_ANSWER_ERROR = 2,    /* the call failed (final) */
+	JOBD_CLIENT_ANSWER_PROGRESS = 3, /* a progress report (not final) */
+};
+
+/*
+ * Progress callback: called for each progress message of a call made on
+ * this handle, from inside whichever jobd_client_* function read it.
+ * message is borrowed for the duration of the callback and may be NULL.
+ */
+typedef void (*jobd_client_progress_fn)(void *userdata, uint64_t id,
+                                        double fraction, const char *message);
+
+/* ---- Lifecycle and settings ------------------------------------------ */
+
+/* A new handle, not connected, with the default server list. Returns NULL
+ * if out of memory. Free with jobd_client_free(). */
+JOBD_EXPORT struct jobd_client *jobd_client_new(void);
+
+/* Closes the connection and frees the handle, its queued answers and its
+ * settings. Answers already handed out stay valid (free them separately).
+ * Accepts NULL. */
+JOBD_EXPORT void jobd_client_free(struct jobd_client *c);
+
+/*
+ * Sets the servers to use, "host:port[,host:port...]"; a host is a name,
+ * an IPv4 address or a bracketed IPv6 address. The string is copied.
+ * Closes a current connection. Returns JOBD_CLIENT_OK or
+ * JOBD_CLIENT_E_INVALID (errmsg says which entry and why).
+ */
+JOBD_EXPORT int jobd_client_set_servers(struct jobd_client *c,
+                                        const char *servers);
+
+/* The name sent in the hello ("client" member); copied. Default
+ * "libjobd-client". Takes effect on the next connect. */
+JOBD_EXPORT int jobd_client_set_name(struct jobd_client *c, const char *name);
+
+/*
+ * How long one connect plus handshake, and writing one request, may take
+ * before that server counts as failed (default 5000 ms). ms >= 1.
+ */
+JOBD_EXPORT int jobd_client_set_io_timeout(struct jobd_client *c, int ms);
+
+/*
+ * Routes progress messages to fn (userdata is passed back, not owned).
+ * With fn NULL (the default), jobd_client_receive() returns them as
+ * JOBD_CLIENT_ANSWER_PROGRESS answers and jobd_client_call() drops them.
+ */
+JOBD_EXPORT void jobd_client_set_progress(struct jobd_client *c,
+                                          jobd_client_progress_fn fn,
+                                          void *userdata);
+
+/*
+ * Connects now (otherwise the first request connects), trying the list in
+ * order from the current server, and does the hello handshake. A no-op
+ * when connected. timeout_ms bounds the whole attempt (JOBD_CLIENT_FOREVER:
+ * only the io timeout per server). Returns JOBD_CLIENT_OK,
+ * JOBD_CLIENT_E_CONNECT or JOBD_CLIENT_E_TIMEOUT.
+ */
+JOBD_EXPORT int jobd_client_connect(struct jobd_client *c, int timeout_ms);
+
+/* "host:port" of the server connected to, or NULL when not connected.
+ * Borrowed: valid until the connection changes. */
+JOBD_EXPORT const char *jobd_client_server(const struct jobd_client *c);
+
+/* The server's name from its hello ("jobd 0.1.0"), or NULL. Borrowed,
+ * valid until the connection changes. */
+JOBD_EXPORT const char *jobd_client_server_name(const struct jobd_client *c);
+
+/* ---- Errors of the last failed call on this handle ------------------- */
+
+/* A one-line readable message; "" after success. Borrowed: valid until
+ * the next jobd_client_* call on the handle. */
+JOBD_EXPORT const char *jobd_client_errmsg(const struct jobd_client *c);
+
+/* After JOBD_CLIENT_E_SERVER: the protocol code (an unknown code string is
+ * JOBD_E_INTERNAL); otherwise JOBD_OK. */
+JOBD_EXPORT enum jobd_error jobd_client_error_code(const struct jobd_client *c);
+
+/* After JOBD_CLIENT_E_SERVER: the code as sent ("busy"); else NULL.
+ * Borrowed like errmsg. */
+JOBD_EXPORT const char *jobd_client_error_name(const struct jobd_client *c);
+
+/* After a `busy` error: the server's retry_after_ms hint (>= 0); else -1. */
+JOBD_EXPORT int64_t jobd_client_retry_after_ms(const struct jobd_client *c);
+
+/* A static English name for a status ("timeout", "connect failed"). */
+JOBD_EXPORT const char *jobd_client_status_str(int status);
+
+/* ---- Call and response ----------------------------------------------- */
+
+/*
+ * Runs plugin on input and waits for the answer. input is borrowed (it is
+ * copied into the request). timeout_ms (>= 1 or JOBD_CLIENT_FOREVER) bounds
+ * the whole call, connects included; it is also sent to the server as the
+ * call's timeout_ms so that the job stops there too. On JOBD_CLIENT_OK,
+ * *output is a new reference to the output. If the connection is lost
+ * before the answer, the call is sent again to the next server in the
+ * list (each server at most once per call): jobs are computations, so
+ * running one twice is safe, if wasteful. On a timeout the client sends
+ * `cancel` and forgets the call. Returns JOBD_CLIENT_OK or a status.
+ */
+JOBD_EXPORT int jobd_client_call(struct jobd_client *c, const char *plugin,
+                                 const json_t *input, int timeout_ms,
+                                 json_t **output);
+
+/*
+ * Sends any request that has one answer with the same id (ping, stats,
+ * and later status/result/jobs): type is the message type, fields
+ * (borrowed, may be NULL) are the members besides "type" and "id". On
+ * JOBD_CLIENT_OK, *reply is a new reference to the whole answer message.
+ * An `error` answer returns JOBD_CLIENT_E_SERVER (and *reply is NULL).
+ * Not retried on another server.
+ */
+JOBD_EXPORT int jobd_client_request(struct jobd_client *c, const char *type,
+                                    const json_t *fields, int timeout_ms,
+                                    json_t **reply);
+
+/* ping -> pong. Returns JOBD_CLIENT_OK or a status. */
+JOBD_EXPORT int jobd_client_ping(struct jobd_client *c, int timeout_ms);
+
+/* stats -> *stats, a new reference to the stats message (docs/protocol.md
+ * §8: uptime_ms, connections, plugins). */
+JOBD_EXPORT int jobd_client_stats(struct jobd_client *c, int timeout_ms,
+                                  json_t **stats);
+
+/* ---- Any order ------------------------------------------------------- */
+
+/*
+ * Sends a call and returns at once with its id in *id (ids are chosen by
+ * the client, unique among calls in flight on the handle). input is
+ * borrowed. timeout_ms (>= 1, or 0 for none) is the server-side deadline
+ * sent with the call. Blocks only while the request is being written
+ * (bounded by the io timeout); answers that arrive meanwhile are queued.
+ * Connects first if needed. Returns JOBD_CLIENT_OK or a status.
+ */
+JOBD_EXPORT int jobd_client_submit(struct jobd_client *c, const char *plugin,
+                                   const json_t *input, int timeout_ms,
+                                   uint64_t *id);
+
+/*
+ * Takes the next answer of a submitted call, in the order they finished.
+ * Waits up to timeout_ms (0: do not wait; JOBD_CLIENT_FOREVER). On
+ * JOBD_CLIENT_OK *answer is a new answer owned by the caller (free it with
+ * jobd_client_answer_free()). Returns JOBD_CLIENT_E_TIMEOUT if none came in
+ * time, JOBD_CLIENT_E_IDLE at once if no call is in flight and none is
+ * queued. If the connection is lost, every call that was in flight comes
+ * out as an ERROR answer with status JOBD_CLIENT_E_CONNECTION_LOST; the
+ * next submit connects to the next server.
+ */
+JOBD_EXPORT int jobd_client_receive(struct jobd_client *c, int timeout_ms,
+                                    struct jobd_client_answer **answer);
+
+/*
+ * Asks the server to cancel call id. The call still ends with one answer:
+ * its result if it finished first, else an error `cancelled`. Returns
+ * JOBD_CLIENT_E_INVALID if id is not in flight.
+ */
+JOBD_EXPORT int jobd_client_cancel(struct jobd_client *c, uint64_t id);
+
+/* Calls submitted and not yet answered, plus answers queued but not yet
+ * received. */
+JOBD_EXPORT size_t jobd_client_inflight(const struct jobd_client *c);
+JOBD_EXPORT size_t jobd_client_queued(const struct jobd_client *c);
+
+/*
+ * The socket, for poll/epoll (wait for POLLIN / EPOLLIN), or -1 when not
+ * connected. It may change whenever a jobd_client_* function runs (a
+ * reconnect), so read it again after each. The client may already hold
+ * answers that it read while doing something else: before waiting on the
+ * fd, take answers until jobd_client_queued() is 0; when the fd is
+ * readable, call jobd_client_receive() with timeout 0. Do not read from or
+ * write to the fd yourself.
+ */
+JOBD_EXPORT int jobd_client_fd(const struct jobd_client *c);
+
+/* ---- Answers ---------------------------------------------------------- */
+
+JOBD_EXPORT void jobd_client_answer_free(struct jobd_client_answer *a);
+JOBD_EXPORT enum jobd_client_answer_kind
+jobd_client_answer_kind(const struct jobd_client_answer *a);
+/* The id that jobd_client_submit() returned for this call. */
+JOBD_EXPORT uint64_t jobd_client_answer_id(const struct jobd_client_answer *a);
+/* RESULT: the output, borrowed from the answer (json_incref() to keep it
+ * longer). NULL for other kinds. */
+JOBD_EXPORT json_t *
+jobd_client_answer_output(const struct jobd_client_answer *a);
+/* The whole message as received (RESULT, ERROR from the server, PROGRESS),
+ * borrowed; NULL for client-side errors. For extra members. */
+JOBD_EXPORT json_t *
+jobd_client_answer_message(const struct jobd_client_answer *a);
+/* ERROR: JOBD_CLIENT_E_SERVER or a client-side status; else JOBD_CLIENT_OK. */
+JOBD_EXPORT int jobd_client_answer_status(const struct jobd_client_answer *a);
+/* ERROR from the server: its code; JOBD_OK otherwise. */
+JOBD_EXPORT enum jobd_error
+jobd_client_answer_error_code(const struct jobd_client_answer *a);
+/* ERROR: the message text; PROGRESS: its message or NULL. Borrowed. */
+JOBD_EXPORT const char *
+jobd_client_answer_text(const struct jobd_client_answer *a);
+/* ERROR `busy`: retry_after_ms; -1 otherwise. */
+JOBD_EXPORT int64_t
+jobd_client_answer_retry_after_ms(const struct jobd_client_answer *a);
+/* PROGRESS: the fraction in [0, 1]; -1 for other kinds. */
+JOBD_EXPORT double
+jobd_client_answer_fraction(const struct jobd_client_answer *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

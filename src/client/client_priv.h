@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client handle's insides, shared by the files of libjobd-client only.
+ * Nothing here is exported.
+ */
+#ifndef JOBD_CLIENT_PRIV_H
+#define JOBD_CLIENT_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <jobd/client.h>
+
+#include "client/idmap.h"
+#include "client/servers.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+
+/* Flags of an in-flight id (struct idmap_slot.flags). */
+enum {
+	ID_CALL = 1u << 0,      /* submitted: answers go to receive() */
+	ID_WAIT = 1u << 1,      /* a blocking call/request waits for it */
+	ID_ABANDONED = 1u << 2, /* timed out: drop its answers */
+};
+
+struct jobd_client_answer {
+	struct jobd_client_answer *next; /* queue link */
+	enum jobd_client_answer_kind kind;
+	uint64_t id;
+	json_t *msg;    /* the message as received, owned; NULL if local */
+	json_t *output; /* borrowed from msg */
+	int status;     /* ERROR: JOBD_CLIENT_E_* */
+	enum jobd_error code;
+	char *code_name; /* owned, or NULL */
+	char *text;      /* owned, or NULL */
+	int64_t retry_after_ms;
+	double fraction;
+};
+
+struct answer_queue {
+	struct jobd_client_answer *head, *tail;
+	size_t count;
+};
+
+struct jobd_client {
+	struct server_list servers;
+	size_t cur; /* the server in use, or the first to try */
+	char *name;
+	int io_timeout_ms;
+	jobd_client_progress_fn progress_fn;
+	void *progress_ud;
+
+	/* The connection. */
+	int fd; /* -1 when not connected */
+	struct frame_decoder dec;
+	char *server_name;       /* from the server's hello; owned */
+	uint32_t max_frame_size; /* the server's, from hello */
+	bool hello_seen;
+	char close_reason[300]; /* the server's error before it closes */
+
+	struct idmap inflight;
+	size_t n_calls; /* ID_CALL entries not abandoned */
+	uint64_t next_id;
+	struct answer_queue queue;
+
+	/* The last failure, for jobd_client_errmsg() and friends. */
+	int status;
+	enum jobd_error code;
+	char code_name[MSG_NAME_MAX_LEN + 1];
+	int64_t retry_after_ms;
+	char errmsg[2048];
+	/* Servers tried during the current operation, "a: why; b: why". */
+	char trail[1536];
+};
+
+/* ---- answer.c ---- */
+struct jobd_client_answer *answer_new(enum jobd_client_answer_kind kind,
+                                      uint64_t id);
+/* An answer built from a server message; steals msg. NULL on ENOMEM. */
+struct jobd_client_answer *answer_from_msg(enum jobd_client_answer_kind kind,
+                                           uint64_t id, json_t *steal_msg);
+/* A client-side error answer with a copy of text. */
+struct jobd_client_answer *answer_local_error(uint64_t id, int status,
+                                              const char *text);
+void answer_queue_push(struct answer_queue *q, struct jobd_client_answer *a);
+struct jobd_client_answer *answer_queue_pop(struct answer_queue *q);
+/* Unlinks and returns the first final (non-progress) answer for id. */
+struct jobd_client_answer *answer_queue_take(struct answer_queue *q,
+                                             uint64_t id);
+/* Frees every queued answer for id (progress left after a timeout). */
+void answer_queue_drop(struct answer_queue *q, uint64_t id);
+void answer_queue_fini(struct answer_queue *q);
+
+/* ---- conn.c ---- */
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t conn_now_ms(void);
+/* now + timeout_ms, or -1 (no deadline) for JOBD_CLIENT_FOREVER. */
+int64_t conn_deadline(int timeout_ms);
+/* Connects if not connected (failover over the list, handshake). Returns
+ * JOBD_CLIENT_OK, E_CONNECT or E_TIMEOUT with the errmsg set. */
+int conn_ensure(struct jobd_client *c, int64_t deadline);
+/* Sends msg as one frame, reading answers meanwhile. Returns OK, or
+ * E_TIMEOUT (nothing sent; the connection is intact), E_INVALID (too
+ * large), E_SYSTEM, or E_CONNECTION_LOST (the connection was closed). */
+int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline);
+/* Waits until the fd is readable or the deadline passes, then reads
+ * everything available. Returns OK (something may have been read),
+ * E_TIMEOUT, or E_CONNECTION_LOST (the connection was closed and its calls
+ * were turned into error answers). */
+int conn_pump(struct jobd_client *c, int64_t deadline);
+/* Closes the connection: every id in flight gets an error answer with
+ * status and "server: reason"; the next connect starts at the next
+ * server when anything was in flight. */
+void conn_lost(struct jobd_client *c, int status, const char *reason);
+/* Closes the connection quietly (nothing may be in flight). */
+void conn_close(struct jobd_client *c);
+
+/* ---- client.c ---- */
+/* Records a failure (printf-style) and returns status. */
+int client_fail(struct jobd_client *c, int status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Appends "server: reason" to the trail of servers tried. */
+void client_trail_add(struct jobd_client *c, const char *server,
+                      const char *reason);
+
+#endif
