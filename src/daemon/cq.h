@@ -14,6 +14,7 @@
 enum cq_kind {
 	CQ_JOB_DONE = 1, /* the item is embedded in a struct job */
 	CQ_PROGRESS = 2, /* the item is embedded in a struct progress_note */
+	CQ_STORE = 3,    /* a struct store_req coming back (store.h) */
 };
 
 struct cq_item {
@@ -33,6 +34,10 @@ void cq_fini(struct cq *q);
 
 /* Any thread. Ownership of item passes to the queue. */
 void cq_push(struct cq *q, struct cq_item *item);
+
+/* Any thread. Pushes the list first..last (linked through next, in order)
+ * with one lock and at most one wake-up. */
+void cq_push_list(struct cq *q, struct cq_item *first, struct cq_item *last);
 
 /* Loop thread. Clears the wake-up and returns every queued item in push
  * order as a list (ownership to the caller), or NULL. */

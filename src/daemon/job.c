@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "daemon/plugin.h"
+#include "daemon/provenance.h"
 
 uint64_t monotonic_ns(void)
 {
@@ -29,7 +30,9 @@ struct job *job_new(struct plugin *plugin, json_t *input)
 	j->plugin = plugin_ref(plugin);
 	j->input = input;
 	j->t_queued_ns = monotonic_ns();
+	j->queued_wall_ms = wall_ms();
 	atomic_init(&j->stop_reason, 0);
+	pthread_mutex_init(&j->lock, NULL);
 	return j;
 }
 
@@ -40,6 +43,9 @@ void job_free(struct job *j)
 	if (j->deadline_ev)
 		event_free(j->deadline_ev);
 	json_decref(j->input);
+	json_decref(j->output);
+	json_decref(j->provenance);
+	pthread_mutex_destroy(&j->lock);
 	free(j->fail_msg);
 	free(j->frame);
 	plugin_unref(j->plugin);

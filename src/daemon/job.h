@@ -19,6 +19,7 @@
 #include <jobd/plugin.h>
 
 #include "daemon/cq.h"
+#include "daemon/store.h"
 
 struct plugin;
 struct conn;
@@ -54,6 +55,28 @@ struct job {
 
 	/* Progress, rate-limited on the worker (see pool.c). */
 	uint64_t progress_sent_ns;
+
+	/* Provenance, filled by the worker: wall-clock times (Unix ms), the
+	 * thread CPU time of process(), and the output and provenance
+	 * objects (references, also inside the encoded frame) so that a
+	 * detached job can store them. queued_wall_ms is set by the loop. */
+	int64_t queued_wall_ms, started_wall_ms, finished_wall_ms;
+	double cpu_seconds;
+	json_t *output;
+	json_t *provenance;
+
+	/* Detached jobs. The loop sets job_id and store (under lock) when
+	 * the job becomes detached; the worker sets started (under lock)
+	 * before it runs the job and, if it sees a job id, records the start
+	 * in the store and waits for the commit before process() runs. The
+	 * lock makes the two orders exclusive (detached.c). */
+	pthread_mutex_t lock;
+	bool started;
+	bool has_job_id;
+	char job_id[STORE_ID_LEN + 1];
+	struct store *store;
+	unsigned prior_attempts; /* runs before this one (recovered jobs) */
+	bool detached; /* loop-only: a detached.c registry entry names it */
 
 	/* Loop-only: the connection waiting on it (valid while tracked: a
 	 * closing connection untracks its jobs first), links in its

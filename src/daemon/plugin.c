@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/provenance.h"
+#include "daemon/store.h"
 #include "wire/frame.h"
 #include "wire/message.h"
 
@@ -115,7 +118,13 @@ static void host_fail(struct jobd_job *pub, const char *fmt, ...)
 
 static const char *host_job_id(const struct jobd_job *pub)
 {
-	return NULL;
+	struct job *j = (struct job *)pub;
+	const char *id;
+
+	pthread_mutex_lock(&j->lock);
+	id = j->has_job_id ? j->job_id : NULL;
+	pthread_mutex_unlock(&j->lock);
+	return id;
 }
 
 /* --- loading ------------------------------------------------------------- */
@@ -157,6 +166,9 @@ int plugin_open(const char *path, struct plugin **out, char **why)
 		p->mtime = st.st_mtim;
 		p->size = st.st_size;
 	}
+	/* For provenance: the exact build that makes every result. */
+	if (sha256_file_hex(path, p->sha256) < 0)
+		p->sha256[0] = '\0';
 	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
 		*why = strdup_printf("cannot load: %s", dlerror());
@@ -272,6 +284,58 @@ done:
 	json_decref(msg);
 }
 
+/* Marks the job started. For a detached job, records the start in the
+ * store and waits for the commit, so that after a crash the store knows
+ * the job may have run (docs/jobs.md); only then may process() run. */
+static int plugin_record_start(struct job *j)
+{
+	struct store_req *r;
+	struct store *store;
+	bool detached;
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	j->started = true;
+	detached = j->has_job_id;
+	store = j->store;
+	pthread_mutex_unlock(&j->lock);
+	if (!detached || !store)
+		return JOBD_OK;
+	r = store_req_new(STORE_START);
+	if (!r)
+		return JOBD_E_INTERNAL;
+	memcpy(r->rec.id, j->job_id, STORE_ID_LEN);
+	r->rec.started_ms = wall_ms();
+	rc = store_call(store, r);
+	store_req_free(r);
+	if (rc == 0)
+		return JOBD_OK;
+	free(j->fail_msg);
+	j->fail_msg = strdup(rc == JOBD_E_NOT_FOUND
+	                             ? "the job ended before it could start"
+	                             : "the job store could not record the "
+	                               "start; not run");
+	return rc == JOBD_E_NOT_FOUND ? JOBD_E_CANCELLED : JOBD_E_INTERNAL;
+}
+
+/* Fills j->provenance after process() returned. */
+static void plugin_provenance(struct plugin *p, struct job *j)
+{
+	struct provenance pv = {
+	        .plugin = p->desc->name,
+	        .version = p->desc->version,
+	        .plugin_sha256 = p->sha256,
+	        .queued_ms = j->queued_wall_ms,
+	        .started_ms = j->started_wall_ms,
+	        .finished_ms = j->finished_wall_ms,
+	        .cpu_seconds = j->cpu_seconds,
+	        .attempt = j->prior_attempts + 1,
+	};
+
+	sha256_json_hex(j->input, pv.input_sha256);
+	j->provenance = provenance_json(&pv);
+}
+
 static void plugin_run(void *ctx, void *worker_state, struct job *j)
 {
 	struct plugin *p = ctx;
@@ -283,9 +347,18 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		rc = stop; /* cancelled or timed out while queued */
 	} else if (j->deadline_ns && monotonic_ns() >= j->deadline_ns) {
 		rc = JOBD_E_TIMEOUT;
-	} else {
+	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
+		struct timespec c0, c1;
+
+		j->started_wall_ms = wall_ms();
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
 		                      &output);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+		j->finished_wall_ms = wall_ms();
+		j->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) +
+		                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+		plugin_provenance(p, j);
 		if (rc == JOBD_OK && !output) {
 			rc = JOBD_E_PLUGIN_FAILED;
 			free(j->fail_msg);
@@ -315,6 +388,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	}
 	j->status = rc;
 	if (rc == JOBD_OK) {
+		j->output = json_incref(output);
 		msg = msg_result(j->req_id, output);
 	} else {
 		const char *text = j->fail_msg;
@@ -327,7 +401,18 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			               : "plugin failed without a message";
 		msg = msg_error(true, j->req_id, rc, text);
 	}
+	if (msg && j->provenance)
+		json_object_set(msg, "provenance", j->provenance);
 	plugin_encode_answer(p, j, msg);
+	if (j->status != rc) {
+		/* The answer could not be sent as it was: a stored result
+		 * must say the same as the client was told. */
+		json_decref(j->output);
+		j->output = NULL;
+		free(j->fail_msg);
+		j->fail_msg = strdup("output could not be encoded or is over "
+		                     "max_frame_size");
+	}
 }
 
 static const struct pool_ops plugin_pool_ops = {
