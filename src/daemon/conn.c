@@ -143,7 +143,7 @@ static void conn_arm_idle(struct conn *c)
 {
 	if (!c->jd->idle_tv || c->closing)
 		return;
-	if (c->n_inflight == 0)
+	if (c->n_inflight == 0 && c->n_waiting == 0)
 		evtimer_add(c->idle_ev, c->jd->idle_tv);
 	else
 		evtimer_del(c->idle_ev);
@@ -187,6 +187,19 @@ void conn_untrack_job(struct conn *c, struct job *j)
 		conn_update_reading(c);
 	}
 	conn_arm_idle(c);
+}
+
+void conn_wait_begin(struct conn *c)
+{
+	/* A closing connection's idle timer is its close timer: keep it. */
+	if (c->n_waiting++ == 0 && !c->closing)
+		evtimer_del(c->idle_ev);
+}
+
+void conn_wait_end(struct conn *c)
+{
+	if (c->n_waiting && --c->n_waiting == 0)
+		conn_arm_idle(c);
 }
 
 struct job *conn_find_job(struct conn *c, int64_t id)

@@ -29,6 +29,7 @@ struct conn {
 	struct frame_decoder dec;
 	struct job *inflight; /* list through job->c_prev/c_next */
 	uint32_t n_inflight;
+	uint32_t n_waiting; /* attached to detached jobs (detached.c) */
 	struct event *idle_ev;
 	struct event *frame_ev;
 	bool paused_inflight; /* at max_inflight_per_connection */
@@ -69,6 +70,11 @@ void conn_destroy(struct conn *c);
 void conn_track_job(struct conn *c, struct job *j);
 void conn_untrack_job(struct conn *c, struct job *j);
 struct job *conn_find_job(struct conn *c, int64_t id);
+
+/* A request that waits for a later answer without being a call in flight
+ * (attach): while any waits, the connection is not idle. Pairs. */
+void conn_wait_begin(struct conn *c);
+void conn_wait_end(struct conn *c);
 
 /* For shutdown: every live connection. */
 void conn_foreach(struct jobd *jd, void (*fn)(struct conn *, void *),

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "daemon/conn.h"
+#include "daemon/detached.h"
 #include "daemon/job.h"
 #include "daemon/jobd.h"
 #include "daemon/log.h"
@@ -50,6 +51,10 @@ static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct job *j = arg;
 	struct conn *c;
 
+	if (j->detached) {
+		detached_deadline(j->jd, j);
+		return;
+	}
 	atomic_store(&j->stop_reason, JOBD_E_TIMEOUT);
 	if (!j->tracked)
 		return;
@@ -93,12 +98,6 @@ static void dispatch_call(struct conn *c, struct msg *m)
 		        (long long)m->id);
 		return;
 	}
-	if (m->detach) {
-		conn_send_error(c, true, m->id, JOBD_E_BAD_REQUEST,
-		                "detach: detached jobs are not available in "
-		                "this server yet");
-		return;
-	}
 	j = job_new(p, json_incref(m->input));
 	/* The job must hold the only reference: the message's root is freed
 	 * on this thread while a worker may already read the input. */
@@ -111,6 +110,7 @@ static void dispatch_call(struct conn *c, struct msg *m)
 	}
 	j->req_id = m->id;
 	j->owner = c;
+	j->jd = jd;
 	timeout_ms = p->timeout_ms;
 	if (m->timeout_ms > 0 &&
 	    (!timeout_ms || (uint64_t)m->timeout_ms < timeout_ms))
@@ -126,7 +126,10 @@ static void dispatch_call(struct conn *c, struct msg *m)
 		if (j->deadline_ev)
 			evtimer_add(j->deadline_ev, &tv);
 	}
-	rc = pool_submit(p->pool, j, &retry_ms);
+	if (m->detach)
+		rc = detached_submit(jd, j, &retry_ms);
+	else
+		rc = pool_submit(p->pool, j, &retry_ms);
 	if (rc == 0)
 		return;
 	conn_untrack_job(c, j);
@@ -152,12 +155,8 @@ static void dispatch_cancel(struct conn *c, struct msg *m)
 {
 	struct job *j;
 
-	if (!m->has_id) {
-		conn_send_error(
-		        c, false, 0, JOBD_E_NOT_FOUND,
-		        "job \"%s\": detached jobs are not available in "
-		        "this server yet",
-		        m->job);
+	if (m->job) {
+		detached_cancel(c, m);
 		return;
 	}
 	/* An id not in flight is ignored (docs/protocol.md): its answer has
@@ -166,6 +165,11 @@ static void dispatch_cancel(struct conn *c, struct msg *m)
 	j = conn_find_job(c, m->id);
 	if (!j)
 		return;
+	if (j->detached) {
+		/* Becoming a detached job: `accepted` still answers it. */
+		detached_cancel_job(c->jd, j);
+		return;
+	}
 	atomic_store(&j->stop_reason, JOBD_E_CANCELLED);
 	if (pool_unqueue(j->plugin->pool, j)) {
 		/* Still queued: it leaves the queue and is answered now. */
@@ -196,14 +200,19 @@ void dispatch_message(struct conn *c, struct msg *m)
 		conn_send_msg(c, stats_build(c->jd, m->has_id, m->id));
 		break;
 	case MSG_DETACH:
+		detached_detach(c, m);
+		break;
 	case MSG_STATUS:
+		detached_status(c, m);
+		break;
 	case MSG_ATTACH:
+		detached_attach(c, m);
+		break;
 	case MSG_RESULT:
+		detached_result(c, m);
+		break;
 	case MSG_JOBS:
-		conn_send_error(c, m->has_id, m->id, JOBD_E_NOT_FOUND,
-		                "%s: detached jobs are not available in this "
-		                "server yet",
-		                msg_type_name(m->type));
+		detached_jobs(c, m);
 		break;
 	default:
 		conn_send_error(c, m->has_id, m->id, JOBD_E_UNKNOWN_TYPE,
@@ -217,6 +226,12 @@ static void dispatch_job_done(struct jobd *jd, struct job *j)
 {
 	struct conn *c = j->tracked ? j->owner : NULL;
 
+	if (j->detached) {
+		detached_job_done(jd, j);
+		if (jd->draining)
+			jobd_drain_check(jd);
+		return;
+	}
 	if (c) {
 		conn_untrack_job(c, j);
 		if (!j->answered && j->frame) {
@@ -238,12 +253,17 @@ void dispatch_completion(struct jobd *jd, struct cq_item *item)
 		        container_of(item, struct progress_note, item);
 		struct job *j = n->job;
 
+		if (j->detached)
+			detached_progress(jd, j, n->fraction,
+			                  n->message[0] ? n->message : NULL);
 		if (j->tracked && !j->answered)
 			conn_send_msg(j->owner,
 			              msg_progress(j->req_id, n->fraction,
 			                           n->message[0] ? n->message
 			                                         : NULL));
 		free(n);
+	} else if (item->kind == CQ_STORE) {
+		detached_store_done(jd, item);
 	}
 }
 
@@ -253,6 +273,8 @@ void dispatch_conn_gone(struct conn *c)
 
 	while ((j = c->inflight)) {
 		conn_untrack_job(c, j);
+		if (j->detached)
+			continue; /* detached: it outlives the connection */
 		/* A client that went away cancels the calls it waited on. */
 		atomic_store(&j->stop_reason, JOBD_E_CANCELLED);
 		if (pool_unqueue(j->plugin->pool, j))
@@ -264,7 +286,10 @@ void dispatch_fail_queued(struct job *j, void *arg)
 {
 	struct jobd *jd = arg;
 
-	(void)jd;
+	if (j->detached) {
+		detached_forget(jd, j); /* stays queued in the store */
+		return;
+	}
 	if (j->tracked) {
 		struct conn *c = j->owner;
 

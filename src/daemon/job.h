@@ -24,6 +24,7 @@
 struct plugin;
 struct conn;
 struct event;
+struct jobd;
 
 struct job {
 	struct jobd_job pub; /* first: all a plugin sees */
@@ -77,6 +78,8 @@ struct job {
 	struct store *store;
 	unsigned prior_attempts; /* runs before this one (recovered jobs) */
 	bool detached; /* loop-only: a detached.c registry entry names it */
+
+	struct jobd *jd; /* loop-only: the context, for timer callbacks */
 
 	/* Loop-only: the connection waiting on it (valid while tracked: a
 	 * closing connection untracks its jobs first), links in its

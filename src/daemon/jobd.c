@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/conn.h"
+#include "daemon/detached.h"
 #include "daemon/dispatch.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
@@ -280,6 +281,7 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	size_t i;
 
 	log_warning("shutdown_timeout passed: failing what is left");
+	detached_stop_running(jd); /* they stay `running` in the store */
 	for (i = 0; i < jd->n_plugins; i++)
 		pool_drain_queue(jd->plugins[i]->pool, dispatch_fail_queued,
 		                 jd);
@@ -293,6 +295,8 @@ static void jobd_begin_drain(struct jobd *jd)
 	uint64_t ms = jd->cfg->limits.shutdown_timeout_ms;
 
 	jd->draining = true;
+	/* Queued detached jobs wait in the store for the next start. */
+	detached_drain(jd);
 	sd_notify(0, "STOPPING=1");
 	log_notice("shutting down: no new calls; waiting up to %llu ms for "
 	           "running jobs",
@@ -422,6 +426,11 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	if (rc < 0)
 		return rc;
 	jobd_load_plugins(jd);
+	/* The store before the listeners: a bad state_dir stops us here,
+	 * and recovered jobs are queued before any new call. */
+	rc = detached_init(jd);
+	if (rc < 0)
+		return rc;
 	jd->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	rc = server_listen(jd);
 	if (rc < 0)
@@ -464,6 +473,7 @@ void jobd_fini(struct jobd *jd)
 	server_close(jd);
 	if (jd->base)
 		conn_foreach(jd, abort_conn, NULL);
+	detached_drain(jd);
 	/* Jobs told to stop (shutdown_timeout) usually return within a few
 	 * milliseconds; give them a moment before calling a plugin stuck. */
 	for (waited = 0; waited < STOP_GRACE_MS; waited += 10) {
@@ -482,8 +492,10 @@ void jobd_fini(struct jobd *jd)
 			stuck = true;
 		}
 	}
-	if (stuck)
+	if (stuck) {
+		detached_flush(jd); /* commit what the store holds */
 		return; /* joining would hang: the process ends anyway */
+	}
 	for (i = 0; i < jd->n_plugins; i++)
 		pool_stop(jd->plugins[i]->pool);
 	/* Completions that came back after the loop stopped. */
@@ -492,6 +504,7 @@ void jobd_fini(struct jobd *jd)
 			next = item->next;
 			dispatch_completion(jd, item);
 		}
+	detached_fini(jd);
 	for (i = 0; i < jd->n_plugins; i++)
 		plugin_unref(jd->plugins[i]);
 	free(jd->plugins);

@@ -17,6 +17,7 @@ struct event;
 struct plugin;
 struct conn;
 struct listener;
+struct detached;
 
 struct conn_table {
 	struct conn **slots;
@@ -39,6 +40,8 @@ struct jobd {
 	int signal_fd;
 	struct event *watchdog_ev;
 	struct event *drain_ev;
+
+	struct detached *detached; /* detached jobs and the job store */
 
 	struct plugin **plugins; /* registry: loaded and started */
 	size_t n_plugins;

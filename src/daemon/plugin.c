@@ -296,6 +296,7 @@ static int plugin_record_start(struct job *j)
 
 	pthread_mutex_lock(&j->lock);
 	j->started = true;
+	j->started_wall_ms = wall_ms();
 	detached = j->has_job_id;
 	store = j->store;
 	pthread_mutex_unlock(&j->lock);
@@ -305,7 +306,7 @@ static int plugin_record_start(struct job *j)
 	if (!r)
 		return JOBD_E_INTERNAL;
 	memcpy(r->rec.id, j->job_id, STORE_ID_LEN);
-	r->rec.started_ms = wall_ms();
+	r->rec.started_ms = j->started_wall_ms;
 	rc = store_call(store, r);
 	store_req_free(r);
 	if (rc == 0)
@@ -350,7 +351,6 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
 		struct timespec c0, c1;
 
-		j->started_wall_ms = wall_ms();
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
 		                      &output);

@@ -916,19 +916,25 @@ void store_cleanup_now(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void store_stop(struct store *s)
+{
+	if (!s || !s->started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->more);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	s->started = false;
+}
+
 void store_close(struct store *s)
 {
 	int i;
 
 	if (!s)
 		return;
-	if (s->started) {
-		pthread_mutex_lock(&s->lock);
-		s->stopping = true;
-		pthread_cond_broadcast(&s->more);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
-	}
+	store_stop(s);
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(s->st[i]);
 	if (s->db)

@@ -151,6 +151,10 @@ void store_cleanup_now(struct store *s);
  * stops the thread, closes the database, releases the lock. NULL ok. */
 void store_close(struct store *s);
 
+/* Like store_close, but leaves the database and memory alone: for an exit
+ * that cannot free safely. A request submitted later never completes. */
+void store_stop(struct store *s);
+
 struct store_req *store_req_new(enum store_op op);
 void store_req_free(struct store_req *r);
 
