@@ -494,8 +494,18 @@ int conn_ensure(struct jobd_client *c, int64_t deadline)
 	size_t k, i, n = c->servers.n;
 	int64_t now, sub;
 
-	if (c->fd >= 0)
-		return JOBD_CLIENT_OK;
+	if (c->fd >= 0) {
+		/* A server closes idle connections (idle_timeout, drain): find
+		 * that out now, before a request is sent into the void and
+		 * counted as a failure of this server. */
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, 0) > 0)
+			conn_read(c);
+		if (c->fd >= 0)
+			return JOBD_CLIENT_OK;
+		c->trail[0] = '\0';
+	}
 	for (k = 0; k < n; k++) {
 		i = (c->cur + k) % n;
 		now = conn_now_ms();

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jobctl: the command-line client. One function per subcommand
+ * (cmd_*.c), all registered in the table in main.c; this header is what
+ * they share: the parsed global options, the exit codes, and helpers that
+ * report a failure and turn it into an exit code.
+ */
+#ifndef JOBD_JOBCTL_H
+#define JOBD_JOBCTL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include <jobd/client.h>
+
+/* Exit codes: part of the interface (--help, jobctl(1)). */
+enum jobctl_exit {
+	JOBCTL_OK = 0,          /* success */
+	JOBCTL_JOB_FAILED = 1,  /* the server answered with an error */
+	JOBCTL_USAGE = 2,       /* bad arguments or malformed input */
+	JOBCTL_UNREACHABLE = 3, /* no server could be reached (or kept) */
+	JOBCTL_TIMEOUT = 4,     /* --timeout passed, or the job's deadline */
+};
+
+#define JOBCTL_DEFAULT_QUERY_TIMEOUT_MS 10000
+#define JOBCTL_DEFAULT_RETRIES          5
+
+struct jobctl {
+	const char *servers; /* -s, else $JOBD_SERVER, else the default */
+	int timeout_ms;      /* --timeout; JOBD_CLIENT_FOREVER when unset */
+	bool timeout_set;
+	int retries; /* --retry: extra attempts on `busy` */
+	bool pretty; /* indented JSON: --pretty, --compact, or isatty */
+	struct jobd_client *client; /* made by jobctl_connect() */
+};
+
+/* A subcommand: argv[0] is its name; returns an enum jobctl_exit. */
+typedef int (*jobctl_cmd_fn)(struct jobctl *j, int argc, char **argv);
+
+int cmd_call(struct jobctl *j, int argc, char **argv);
+int cmd_ping(struct jobctl *j, int argc, char **argv);
+int cmd_plugins(struct jobctl *j, int argc, char **argv);
+int cmd_stats(struct jobctl *j, int argc, char **argv);
+
+/* Prints "jobctl: <message>" on stderr, one line. */
+void jobctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Makes j->client for j->servers. Returns JOBCTL_OK or an exit code
+ * (after printing why). */
+int jobctl_client(struct jobctl *j);
+
+/* Reports the client's last failure (status) on stderr, prefixed with
+ * what (may be NULL), and returns the exit code for it. */
+int jobctl_fail(struct jobctl *j, int status, const char *what);
+
+/* The exit code for a client status and, for server errors, its code. */
+int jobctl_exit_for(int status, enum jobd_error code);
+
+/* The timeout for quick requests (ping, stats): --timeout or 10 s. */
+int jobctl_query_timeout(const struct jobctl *j);
+
+/* Prints a JSON value on stdout, indented if j->pretty, then a newline.
+ * Returns JOBCTL_OK, or JOBCTL_JOB_FAILED if it cannot be written. */
+int jobctl_print_json(const struct jobctl *j, const json_t *v);
+
+/* Parses a duration: "1.5" (seconds), "500ms", "10s", "2m", "1h".
+ * Returns 0 and *ms (>= 1), or -1. */
+int jobctl_parse_duration(const char *s, int *ms);
+
+/*
+ * Reads the INPUT of `call`: JSON text, "@file", or "-" for standard
+ * input; NULL arg means stdin when it is not a terminal. Returns a new
+ * reference, or NULL after printing one line that names the source, the
+ * line and column of a JSON error (the caller exits JOBCTL_USAGE).
+ */
+json_t *jobctl_read_input(const char *arg);
+
+#endif

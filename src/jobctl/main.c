@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jobctl: send jobs to jobd and ask it how it is doing.
+ *
+ * To add a subcommand: write `int cmd_NAME(struct jobctl *, int, char **)`
+ * in its own cmd_*.c (argv[0] is the subcommand's name, the global options
+ * are already parsed into struct jobctl), declare it in jobctl.h, and add
+ * one row to `commands` below; --help lists it from that row.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobctl/jobctl.h"
+#include "jobd-build.h"
+
+struct command {
+	const char *name;
+	jobctl_cmd_fn run;
+	const char *args;    /* synopsis after the name */
+	const char *summary; /* one line for --help */
+};
+
+static const struct command commands[] = {
+        {"call", cmd_call, "PLUGIN [INPUT]",
+         "run PLUGIN on INPUT and print its output"},
+        {"ping", cmd_ping, "", "check that a server answers"},
+        {"plugins", cmd_plugins, "",
+         "list the server's plugins with their counters"},
+        {"stats", cmd_stats, "", "print the server's statistics as JSON"},
+        /* Detached jobs go here: submit, status, wait, result, cancel,
+         * jobs. */
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: jobctl [OPTIONS] COMMAND [ARGS]\n"
+	           "\n"
+	           "Send jobs to a jobd server and query it.\n"
+	           "\n"
+	           "Commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s %s", commands[i].name,
+		         commands[i].args);
+		fprintf(f, "  %-24s %s\n", head, commands[i].summary);
+	}
+	fprintf(f,
+	        "\n"
+	        "INPUT is JSON text, @FILE to read it from FILE, or - for "
+	        "standard\n"
+	        "input (the default when standard input is not a terminal). "
+	        "It is\n"
+	        "checked before anything is sent.\n"
+	        "\n"
+	        "Options (before or after COMMAND):\n"
+	        "  -s, --server SERVERS   host:port[,host:port...], IPv6 in "
+	        "brackets;\n"
+	        "                         tried in order (default: "
+	        "$JOBD_SERVER, else %s)\n"
+	        "  -t, --timeout DURATION give up after DURATION: 30 (s), "
+	        "500ms, 10s, 2m, 1h\n"
+	        "                         (call: no limit by default; others: "
+	        "10s)\n"
+	        "  -r, --retry[=N]        on `busy`, retry up to N times "
+	        "(default %d) with\n"
+	        "                         backoff, waiting at least the "
+	        "server's retry_after_ms\n"
+	        "  -p, --pretty           indent JSON output (default on a "
+	        "terminal)\n"
+	        "  -c, --compact          one-line JSON output (default "
+	        "otherwise)\n"
+	        "  -h, --help             show this help\n"
+	        "  -V, --version          show the version\n"
+	        "\n"
+	        "Exit status:\n"
+	        "  0  success\n"
+	        "  1  the job failed (the server answered with an error)\n"
+	        "  2  usage error, or malformed INPUT\n"
+	        "  3  cannot reach a server\n"
+	        "  4  timeout (--timeout, or the job's deadline on the "
+	        "server)\n"
+	        "\n"
+	        "See jobctl(1).\n",
+	        JOBD_CLIENT_DEFAULT_SERVER, JOBCTL_DEFAULT_RETRIES);
+}
+
+static const struct option options[] = {
+        {"server", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'},
+        {"retry", optional_argument, NULL, 'r'},
+        {"pretty", no_argument, NULL, 'p'},
+        {"compact", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+};
+
+/*
+ * Parses options from argv[optind] on, stopping at the first operand
+ * ('+': an INPUT such as -5 is not an option; `--` ends options).
+ * Returns -1 to go on, or an exit code (after --help, --version, or an
+ * error).
+ */
+static int parse_options(struct jobctl *j, int argc, char **argv)
+{
+	char *end;
+	long n;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:t:r::pchV", options, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 's':
+			j->servers = optarg;
+			break;
+		case 't':
+			if (jobctl_parse_duration(optarg, &j->timeout_ms) < 0) {
+				jobctl_err("--timeout: \"%s\" is not a "
+				           "duration (e.g. 30, 500ms, 10s, 2m)",
+				           optarg);
+				return JOBCTL_USAGE;
+			}
+			j->timeout_set = true;
+			break;
+		case 'r':
+			if (!optarg) {
+				j->retries = JOBCTL_DEFAULT_RETRIES;
+				break;
+			}
+			n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 0 || n > 1000) {
+				jobctl_err("--retry: \"%s\" is not a number "
+				           "from 0 to 1000",
+				           optarg);
+				return JOBCTL_USAGE;
+			}
+			j->retries = (int)n;
+			break;
+		case 'p':
+			j->pretty = true;
+			break;
+		case 'c':
+			j->pretty = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return JOBCTL_OK;
+		case 'V':
+			printf("jobctl %s\n", JOBD_VERSION);
+			return JOBCTL_OK;
+		default:
+			fprintf(stderr, "Try 'jobctl --help'.\n");
+			return JOBCTL_USAGE;
+		}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct jobctl j = {
+	        .timeout_ms = JOBD_CLIENT_FOREVER,
+	        .pretty = isatty(STDOUT_FILENO),
+	};
+	const struct command *cmd = NULL;
+	char **args;
+	int r, nargs = 0, i;
+	size_t k;
+
+	j.servers = getenv("JOBD_SERVER");
+	if (!j.servers || !j.servers[0])
+		j.servers = JOBD_CLIENT_DEFAULT_SERVER;
+	r = parse_options(&j, argc, argv);
+	if (r >= 0)
+		return r;
+	if (optind >= argc) {
+		jobctl_err("no command given");
+		fprintf(stderr, "Try 'jobctl --help'.\n");
+		return JOBCTL_USAGE;
+	}
+	for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(commands[k].name, argv[optind]))
+			cmd = &commands[k];
+	if (!cmd) {
+		jobctl_err("unknown command \"%s\"", argv[optind]);
+		fprintf(stderr, "Try 'jobctl --help'.\n");
+		return JOBCTL_USAGE;
+	}
+	/* Operands of the command, with options allowed among them (e.g.
+	 * `jobctl call sleep 5 --timeout 1s`). */
+	args = calloc((size_t)argc + 1, sizeof(*args));
+	if (!args) {
+		jobctl_err("out of memory");
+		return JOBCTL_JOB_FAILED;
+	}
+	args[nargs++] = argv[optind];
+	i = optind + 1;
+	while (i < argc) {
+		optind = i;
+		r = parse_options(&j, argc, argv);
+		if (r >= 0)
+			goto out;
+		i = optind;
+		if (i < argc && !strcmp(argv[i - 1], "--")) {
+			while (i < argc)
+				args[nargs++] = argv[i++];
+			break;
+		}
+		if (i < argc)
+			args[nargs++] = argv[i++];
+	}
+	r = cmd->run(&j, nargs, args);
+	jobd_client_free(j.client);
+out:
+	free(args);
+	return r;
+}
