@@ -110,10 +110,17 @@ static void path_pop(struct reader *r, size_t old)
 
 static void set_error_str(struct reader *r, int rc, char *msg)
 {
+	char *p;
+
 	if (r->error) {
 		free(msg);
 		return;
 	}
+	/* Errors quote values, and a quoted YAML scalar may hold newlines
+	 * or escapes: the message stays one line, and forges no log line. */
+	for (p = msg; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	r->error = msg;
 	r->rc = rc;
 }
