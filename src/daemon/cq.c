@@ -24,25 +24,30 @@ void cq_fini(struct cq *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
-void cq_push(struct cq *q, struct cq_item *item)
+void cq_push_list(struct cq *q, struct cq_item *first, struct cq_item *last)
 {
 	uint64_t one = 1;
 	int was_empty;
 
-	item->next = NULL;
+	last->next = NULL;
 	pthread_mutex_lock(&q->lock);
 	was_empty = q->head == NULL;
 	if (q->tail)
-		q->tail->next = item;
+		q->tail->next = first;
 	else
-		q->head = item;
-	q->tail = item;
+		q->head = first;
+	q->tail = last;
 	pthread_mutex_unlock(&q->lock);
 	/* Only the first item of a batch wakes the loop; it takes them all. */
 	if (was_empty && write(q->efd, &one, sizeof(one)) < 0 &&
 	    errno != EAGAIN)
 		return; /* counter saturated means a wake-up is pending anyway
 		         */
+}
+
+void cq_push(struct cq *q, struct cq_item *item)
+{
+	cq_push_list(q, item, item);
 }
 
 struct cq_item *cq_take_all(struct cq *q)
