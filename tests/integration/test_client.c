@@ -163,6 +163,30 @@ static json_t *json_of(const char *text)
 	return v;
 }
 
+/* Waits (up to 10 s) until the stats of plugin show key == want. */
+static void wait_stat(struct jobd_client *c, const char *plugin,
+                      const char *key, json_int_t want)
+{
+	uint64_t end = harness_now_ms() + 10000;
+	json_int_t v = -1;
+	json_t *st;
+
+	while (harness_now_ms() < end) {
+		st = NULL;
+		ck_assert_int_eq(jobd_client_stats(c, 5000, &st),
+		                 JOBD_CLIENT_OK);
+		v = json_integer_value(json_object_get(
+		        json_object_get(json_object_get(st, "plugins"), plugin),
+		        key));
+		json_decref(st);
+		if (v == want)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("%s.%s stayed %lld, not %lld", plugin, key, (long long)v,
+	             (long long)want);
+}
+
 /* ---- blocking calls --------------------------------------------------- */
 
 START_TEST(blocking_calls)
@@ -588,20 +612,23 @@ START_TEST(busy_retry_after)
 	struct jobd_proc p;
 	struct jobd_client *c, *c2;
 	struct jobd_client_answer *a;
-	json_t *in = json_of("{\"ms\":1000}"), *out = NULL;
+	json_t *in = json_of("{\"ms\":2000}"), *out = NULL;
 	uint64_t id;
 	int i, busy = 0, finals = 0;
 
 	ck_assert_int_eq(harness_start(&p, &o), 0);
 	c = client_for_port(p.port);
-	for (i = 0; i < 4; i++)
+	/* One running (wait until the worker has it), then three more: one
+	 * is queued, the others find the queue full. */
+	ck_assert_int_eq(jobd_client_submit(c, "sleep", in, 0, &id),
+	                 JOBD_CLIENT_OK);
+	c2 = client_for_port(p.port);
+	wait_stat(c2, "sleep", "running", 1);
+	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(jobd_client_submit(c, "sleep", in, 0, &id),
 		                 JOBD_CLIENT_OK);
-	/* The blocking call on another connection finds the queue full. */
-	/* Requests on one connection are read in order: once the pong is
-	 * back, the four calls have reached the queue. */
-	ck_assert_int_eq(jobd_client_ping(c, 5000), JOBD_CLIENT_OK);
-	c2 = client_for_port(p.port);
+	wait_stat(c2, "sleep", "busy", 2);
+
 	ck_assert_int_eq(jobd_client_call(c2, "sleep", in, 10000, &out),
 	                 JOBD_CLIENT_E_SERVER);
 	ck_assert_int_eq(jobd_client_error_code(c2), JOBD_E_BUSY);
