@@ -285,7 +285,15 @@ JOBD_EXPORT int jobd_client_fd(const struct jobd_client *c);
 
 /* ---- Answers ---------------------------------------------------------- */
 
+/*
+ * Every accessor below borrows from the answer: pointers it returns stay
+ * valid until jobd_client_answer_free(a). Answers belong to the caller,
+ * not to the handle, and outlive it.
+ */
+
+/* Frees the answer and all it holds. Accepts NULL. */
 JOBD_EXPORT void jobd_client_answer_free(struct jobd_client_answer *a);
+/* RESULT and ERROR are final (the id is free again); PROGRESS is not. */
 JOBD_EXPORT enum jobd_client_answer_kind
 jobd_client_answer_kind(const struct jobd_client_answer *a);
 /* The id that jobd_client_submit() returned for this call. */

@@ -76,10 +76,8 @@ void conn_lost(struct jobd_client *c, int status, const char *reason)
 
 		if (!s->id || (s->flags & ID_ABANDONED))
 			continue;
-		/* Without memory the waiter would hang: a queued answer is the
-		 * only way it learns; so this allocation must not be skipped
-		 * silently. answer_local_error is small; on failure the call
-		 * is reported lost through the handle's errmsg instead. */
+		/* If this allocation fails the waiter still learns: a
+		 * blocking call sees fd < 0 with no answer (client_wait). */
 		a = answer_local_error(s->id, status, text);
 		if (a)
 			answer_queue_push(&c->queue, a);

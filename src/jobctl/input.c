@@ -9,7 +9,8 @@
 
 #include "jobctl/jobctl.h"
 
-/* Reads all of f into a malloc'd buffer. Returns NULL with errno set. */
+/* Reads all of f into a malloc'd, NUL-terminated buffer. Returns NULL
+ * with errno set. */
 static char *input_slurp(FILE *f, size_t *len)
 {
 	size_t cap = 65536, n = 0, got;
@@ -37,6 +38,7 @@ static char *input_slurp(FILE *f, size_t *len)
 		buf = nb;
 		cap *= 2;
 	}
+	buf[n] = '\0'; /* n < cap here: room for the terminator */
 	*len = n;
 	return buf;
 }
@@ -81,6 +83,11 @@ json_t *jobctl_read_input(const char *arg)
 	} else {
 		source = "INPUT";
 		len = strlen(arg);
+	}
+	if (strspn(buf ? buf : arg, " \t\r\n") == len) {
+		jobctl_err("%s: empty input, expected JSON", source);
+		free(buf);
+		return NULL;
 	}
 	/* The same rules as the server: any JSON value, \u0000 allowed in
 	 * strings. A bad input never reaches the network. */
