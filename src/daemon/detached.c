@@ -1097,9 +1097,10 @@ static struct job *recover_row(struct jobd *jd, struct store_rec *row)
 			snprintf(
 			        text, sizeof(text),
 			        "jobd stopped while the job was running, and "
-			        "plugin \"%s\" does not declare itself safe to "
-			        "run again; submit the job again if it is",
-			        row->plugin);
+			         "plugin \"%s\" is not retry-safe (it does not "
+			         "set JOBD_PLUGIN_RETRY_SAFE), so it was not run "
+			         "again; submit it again if that is safe",
+			         row->plugin);
 			recover_end(s, row, JOB_INTERRUPTED, JOBD_E_INTERRUPTED,
 			            text);
 			return NULL;

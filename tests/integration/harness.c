@@ -46,7 +46,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 		if (test_plugin_dir)
 			fprintf(f, "  - \"%s\"\n", test_plugin_dir);
 	}
-	fprintf(f, "state_dir: \"%s/state\"\n", p->dir);
+	if (o->state_dir)
+		fprintf(f, "state_dir: \"%s\"\n", o->state_dir);
+	else
+		fprintf(f, "state_dir: \"%s/state\"\n", p->dir);
 	fprintf(f, "log_level: debug\n");
 	if (o->yaml)
 		fprintf(f, "%s\n", o->yaml);

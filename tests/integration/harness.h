@@ -47,6 +47,10 @@ struct harness_opts {
 	const char *config_file;
 	/* Do not wait for READY=1 (for tests of failing starts). */
 	bool no_wait_ready;
+	/* state_dir for the generated config instead of DIR/state: a
+	 * directory that outlives harness_stop (restart tests). The caller
+	 * makes and removes it. */
+	const char *state_dir;
 };
 
 /* Starts jobd and waits (up to 20 s) for READY=1. Returns 0 or -1. */

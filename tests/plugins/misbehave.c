@@ -3,9 +3,12 @@
  * tests can check that the daemon answers plugin_failed and goes on.
  * Input {"do": WHAT}: "null" (success without output), "fail" (error with a
  * message), "silent" (error without a message), "badcode" (a code outside
- * the list), "flood" (a million progress reports, then a result), "ok".
+ * the list), "flood" (a million progress reports, then a result), "ok",
+ * "sleep" (waits "ms" milliseconds, stopping when cancelled, then answers
+ * its job id: a long job of a plugin that is NOT retry-safe).
  */
 #include <string.h>
+#include <time.h>
 
 #include <jobd/plugin.h>
 
@@ -35,6 +38,21 @@ static int misbehave_process(void *s, void *w, struct jobd_job *job,
 		for (i = 0; i < 1000000; i++)
 			jobd_job_progress(job, i / 1e6, "flooding");
 		*output = json_integer(i);
+		return JOBD_OK;
+	}
+	if (!strcmp(what, "sleep")) {
+		json_int_t ms = json_integer_value(json_object_get(input, "ms"));
+		struct timespec slice = {0, 10 * 1000000L};
+		const char *id = job->host->job_id(job);
+
+		for (; ms > 0; ms -= 10) {
+			if (jobd_job_cancelled(job)) {
+				job->host->fail(job, "stopped");
+				return JOBD_E_CANCELLED;
+			}
+			nanosleep(&slice, NULL);
+		}
+		*output = json_pack("{ss?}", "job", id);
 		return JOBD_OK;
 	}
 	*output = json_string("ok");
