@@ -115,6 +115,10 @@ static void dispatch_call(struct conn *c, struct msg *m)
 	if (m->timeout_ms > 0 &&
 	    (!timeout_ms || (uint64_t)m->timeout_ms < timeout_ms))
 		timeout_ms = (uint64_t)m->timeout_ms;
+	/* Past ~292 years the deadline in ns would wrap around and expire at
+	 * once: a timeout that large means none. */
+	if (timeout_ms > UINT64_MAX / 2000000u)
+		timeout_ms = 0;
 	j->timeout_ms = timeout_ms;
 	conn_track_job(c, j);
 	if (timeout_ms) {
