@@ -1094,11 +1094,11 @@ static struct job *recover_row(struct jobd *jd, struct store_rec *row)
 	}
 	if (row->state == JOB_RUNNING) {
 		if (!(p->desc->flags & JOBD_PLUGIN_RETRY_SAFE)) {
-			snprintf(
-			        text, sizeof(text),
-			        "jobd stopped while the job was running, and "
+			snprintf(text, sizeof(text),
+			         "jobd stopped while the job was running, and "
 			         "plugin \"%s\" is not retry-safe (it does not "
-			         "set JOBD_PLUGIN_RETRY_SAFE), so it was not run "
+			         "set JOBD_PLUGIN_RETRY_SAFE), so it was not "
+			         "run "
 			         "again; submit it again if that is safe",
 			         row->plugin);
 			recover_end(s, row, JOB_INTERRUPTED, JOBD_E_INTERRUPTED,
@@ -1143,6 +1143,8 @@ static struct job *recover_row(struct jobd *jd, struct store_rec *row)
 	if (row->timeout_ms &&
 	    (!j->timeout_ms || row->timeout_ms < j->timeout_ms))
 		j->timeout_ms = row->timeout_ms;
+	if (j->timeout_ms > UINT64_MAX / 2000000u)
+		j->timeout_ms = 0; /* would wrap in ns: no deadline */
 	return j;
 }
 

@@ -555,6 +555,30 @@ static void complete(struct store *s, struct store_req *r)
 	}
 }
 
+/* Wakes the waiters and hands the rest back to the loop in one push, so a
+ * batch costs the loop one wake-up. */
+static void complete_batch(struct store *s, struct store_req *batch)
+{
+	struct cq_item *first = NULL, *last = NULL;
+	struct store_req *r, *next;
+
+	for (r = batch; r; r = next) {
+		next = r->next;
+		if (r->waiter) {
+			complete(s, r);
+			continue;
+		}
+		r->item.next = NULL;
+		if (last)
+			last->next = &r->item;
+		else
+			first = &r->item;
+		last = &r->item;
+	}
+	if (first)
+		cq_push_list(s->done, first, last);
+}
+
 static void cleanup(struct store *s)
 {
 	char err[200];
@@ -586,7 +610,7 @@ fail:
 static void *store_main(void *arg)
 {
 	struct store *s = arg;
-	struct store_req *batch, *r, *next, **tailp;
+	struct store_req *batch, **tailp;
 	uint64_t next_cleanup = mono_ms() + 200, now;
 	struct timespec ts;
 	int n;
@@ -623,10 +647,7 @@ static void *store_main(void *arg)
 		*tailp = NULL;
 		pthread_mutex_unlock(&s->lock);
 		run_batch(s, batch);
-		for (r = batch; r; r = next) {
-			next = r->next;
-			complete(s, r);
-		}
+		complete_batch(s, batch);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
