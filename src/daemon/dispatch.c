@@ -257,10 +257,12 @@ void dispatch_completion(struct jobd *jd, struct cq_item *item)
 		        container_of(item, struct progress_note, item);
 		struct job *j = n->job;
 
+		/* A detached job's progress goes to those attached; the
+		 * caller waiting for `accepted` gets only that. */
 		if (j->detached)
 			detached_progress(jd, j, n->fraction,
 			                  n->message[0] ? n->message : NULL);
-		if (j->tracked && !j->answered)
+		else if (j->tracked && !j->answered)
 			conn_send_msg(j->owner,
 			              msg_progress(j->req_id, n->fraction,
 			                           n->message[0] ? n->message
