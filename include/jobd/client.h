@@ -267,6 +267,16 @@ JOBD_EXPORT int jobd_client_receive(struct jobd_client *c, int timeout_ms,
  */
 JOBD_EXPORT int jobd_client_cancel(struct jobd_client *c, uint64_t id);
 
+/*
+ * Asks the server to turn call id into a detached job (docs/protocol.md
+ * §9). The call then ends with a RESULT answer whose message is
+ * {"type":"accepted","job":JOB} (jobd_client_answer_message()), or with
+ * its own result or error if it finished first. The job outlives the
+ * connection; follow it with jobd_client_request() ("status", "attach",
+ * "result"). Returns JOBD_CLIENT_E_INVALID if id is not in flight.
+ */
+JOBD_EXPORT int jobd_client_detach(struct jobd_client *c, uint64_t id);
+
 /* Calls submitted and not yet answered, plus answers queued but not yet
  * received. */
 JOBD_EXPORT size_t jobd_client_inflight(const struct jobd_client *c);

@@ -64,6 +64,17 @@ int cmd_call(struct jobctl *j, int argc, char **argv)
 	r = jobctl_client(j);
 	if (r != JOBCTL_OK)
 		goto out;
+	if (j->provenance || isatty(STDERR_FILENO)) {
+		/* A person is watching (or wants the whole record): the
+		 * progress bar, and Ctrl-C asks before it cancels. */
+		json_t *msg = NULL;
+
+		r = jobctl_call_live(j, plugin, input, &msg);
+		if (r == JOBCTL_OK && msg)
+			r = jobctl_print_result(j, msg);
+		json_decref(msg);
+		goto out;
+	}
 	if (j->timeout_set)
 		deadline = call_now_ms() + j->timeout_ms;
 	srand((unsigned)getpid());

@@ -9,6 +9,7 @@
 #define JOBD_JOBCTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -21,6 +22,7 @@ enum jobctl_exit {
 	JOBCTL_USAGE = 2,       /* bad arguments or malformed input */
 	JOBCTL_UNREACHABLE = 3, /* no server could be reached (or kept) */
 	JOBCTL_TIMEOUT = 4,     /* --timeout passed, or the job's deadline */
+	JOBCTL_NOT_FINISHED = 5, /* result: the job has not finished yet */
 };
 
 #define JOBCTL_DEFAULT_QUERY_TIMEOUT_MS 10000
@@ -32,6 +34,7 @@ struct jobctl {
 	bool timeout_set;
 	int retries; /* --retry: extra attempts on `busy` */
 	bool pretty; /* indented JSON: --pretty, --compact, or isatty */
+	bool provenance; /* --provenance: print {output, provenance} */
 	struct jobd_client *client; /* made by jobctl_connect() */
 };
 
@@ -42,6 +45,48 @@ int cmd_call(struct jobctl *j, int argc, char **argv);
 int cmd_ping(struct jobctl *j, int argc, char **argv);
 int cmd_plugins(struct jobctl *j, int argc, char **argv);
 int cmd_stats(struct jobctl *j, int argc, char **argv);
+/* Detached jobs (cmd_jobs.c). */
+int cmd_submit(struct jobctl *j, int argc, char **argv);
+int cmd_status(struct jobctl *j, int argc, char **argv);
+int cmd_wait(struct jobctl *j, int argc, char **argv);
+int cmd_result(struct jobctl *j, int argc, char **argv);
+int cmd_cancel(struct jobctl *j, int argc, char **argv);
+int cmd_jobs(struct jobctl *j, int argc, char **argv);
+
+/* call on a terminal or with --provenance: submits, shows the progress
+ * bar, and on Ctrl-C asks whether to cancel or detach (then prints the
+ * job id). *result: the result message (NULL after a detach). Returns an
+ * exit code, after printing why on failure. */
+int jobctl_call_live(struct jobctl *j, const char *plugin, const json_t *input,
+                     json_t **result);
+
+/* Prints a finished job's answer message (result): its output, or with
+ * --provenance {"job", "output", "provenance"}. Returns an exit code. */
+int jobctl_print_result(const struct jobctl *j, const json_t *msg);
+
+/* The live progress bar (progress.c): one line on stderr with the bar,
+ * the percentage, the elapsed time and the message, only when stderr is
+ * a terminal; every function is a no-op otherwise. */
+struct jobctl_bar {
+	bool on;
+	bool drawn;
+	bool has_fraction;
+	double fraction;
+	char message[128];
+	int64_t t0, last_draw; /* monotonic ms */
+};
+
+void jobctl_bar_init(struct jobctl_bar *b);
+/* fraction < 0: unknown. message may be NULL. */
+void jobctl_bar_update(struct jobctl_bar *b, double fraction,
+                       const char *message);
+/* Redraws the elapsed time if a second has passed. */
+void jobctl_bar_tick(struct jobctl_bar *b);
+/* Erases the line, before anything else is printed. */
+void jobctl_bar_clear(struct jobctl_bar *b);
+/* A jobd_client_progress_fn; userdata is the bar. */
+void jobctl_bar_progress_fn(void *userdata, uint64_t id, double fraction,
+                            const char *message);
 
 /* Prints "jobctl: <message>" on stderr, one line. */
 void jobctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

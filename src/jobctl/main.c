@@ -30,8 +30,15 @@ static const struct command commands[] = {
         {"plugins", cmd_plugins, "",
          "list the server's plugins with their counters"},
         {"stats", cmd_stats, "", "print the server's statistics as JSON"},
-        /* Detached jobs go here: submit, status, wait, result, cancel,
-         * jobs. */
+        {"submit", cmd_submit, "PLUGIN [INPUT]",
+         "run PLUGIN on INPUT detached; print the job id"},
+        {"status", cmd_status, "JOB", "print a job's state as JSON"},
+        {"wait", cmd_wait, "JOB",
+         "wait for a job (progress bar), print its output"},
+        {"result", cmd_result, "JOB", "print a finished job's output"},
+        {"cancel", cmd_cancel, "JOB", "cancel a job"},
+        {"jobs", cmd_jobs, "[state=S] [plugin=P]",
+         "list jobs, newest first (limit=N)"},
 };
 
 static void usage(FILE *f)
@@ -75,6 +82,10 @@ static void usage(FILE *f)
 	        "terminal)\n"
 	        "  -c, --compact          one-line JSON output (default "
 	        "otherwise)\n"
+	        "      --provenance       call, wait, result: print "
+	        "{output, provenance}\n"
+	        "                         (plugin build, input hash, times, "
+	        "CPU, host)\n"
 	        "  -h, --help             show this help\n"
 	        "  -V, --version          show the version\n"
 	        "\n"
@@ -85,6 +96,12 @@ static void usage(FILE *f)
 	        "  3  cannot reach a server\n"
 	        "  4  timeout (--timeout, or the job's deadline on the "
 	        "server)\n"
+	        "  5  result: the job has not finished yet\n"
+	        "\n"
+	        "On a terminal, call and wait show a progress bar on stderr; "
+	        "Ctrl-C during\n"
+	        "call asks whether to cancel the job or leave it running "
+	        "detached.\n"
 	        "\n"
 	        "See jobctl(1).\n",
 	        JOBD_CLIENT_DEFAULT_SERVER, JOBCTL_DEFAULT_RETRIES);
@@ -96,6 +113,7 @@ static const struct option options[] = {
         {"retry", optional_argument, NULL, 'r'},
         {"pretty", no_argument, NULL, 'p'},
         {"compact", no_argument, NULL, 'c'},
+        {"provenance", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -147,6 +165,9 @@ static int parse_options(struct jobctl *j, int argc, char **argv)
 			break;
 		case 'c':
 			j->pretty = false;
+			break;
+		case 'P':
+			j->provenance = true;
 			break;
 		case 'h':
 			usage(stdout);
