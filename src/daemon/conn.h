@@ -32,6 +32,8 @@ struct conn {
 	uint32_t n_waiting; /* attached to detached jobs (detached.c) */
 	struct event *idle_ev;
 	struct event *frame_ev;
+	struct event *flush_ev; /* writes queued answers once per loop turn */
+	bool flush_pending;     /* flush_ev is active */
 	bool paused_inflight; /* at max_inflight_per_connection */
 	bool paused_output;   /* unsent output over max_output_buffer */
 	bool closing;         /* flushing a last error frame */
