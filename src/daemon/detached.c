@@ -234,7 +234,7 @@ static void live_rec(const struct djob *x, struct store_rec *r)
 	if (j) {
 		r->attempts = j->prior_attempts;
 		pthread_mutex_lock(&j->lock);
-		if (j->started) {
+		if (j->start_recorded) {
 			r->state = JOB_RUNNING;
 			r->started_ms = j->started_wall_ms;
 			r->attempts++;
@@ -395,6 +395,7 @@ static int detach_job(struct jobd *jd, struct job *j, const char *id,
 	if (rc == 0) {
 		memcpy(j->job_id, id, sizeof(j->job_id));
 		j->has_job_id = true;
+		j->start_recorded = j->started; /* inserted as running */
 		j->store = jd->detached->store;
 		submit(jd, r);
 	} else {

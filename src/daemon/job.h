@@ -73,6 +73,9 @@ struct job {
 	 * lock makes the two orders exclusive (detached.c). */
 	pthread_mutex_t lock;
 	bool started;
+	/* The store says running: the worker's start committed, or the
+	 * detach inserted the job as running. What `status` shows. */
+	bool start_recorded;
 	bool has_job_id;
 	char job_id[STORE_ID_LEN + 1];
 	struct store *store;

@@ -309,8 +309,12 @@ static int plugin_record_start(struct job *j)
 	r->rec.started_ms = j->started_wall_ms;
 	rc = store_call(store, r);
 	store_req_free(r);
-	if (rc == 0)
+	if (rc == 0) {
+		pthread_mutex_lock(&j->lock);
+		j->start_recorded = true; /* status may say running now */
+		pthread_mutex_unlock(&j->lock);
 		return JOBD_OK;
+	}
 	free(j->fail_msg);
 	j->fail_msg = strdup(rc == JOBD_E_NOT_FOUND
 	                             ? "the job ended before it could start"

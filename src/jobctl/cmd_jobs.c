@@ -38,7 +38,7 @@ static int jobs_ask(struct jobctl *j, const char *type, const char *id,
 		jobctl_err("out of memory");
 		return JOBCTL_JOB_FAILED;
 	}
-	r = jobctl_client(j);
+	r = j->client ? JOBCTL_OK : jobctl_client(j);
 	if (r == JOBCTL_OK) {
 		r = jobd_client_request(j->client, type, fields, timeout_ms,
 		                        reply);
