@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/job.h"
 #include "daemon/log.h"
@@ -157,19 +159,36 @@ int plugin_open(const char *path, struct plugin **out, char **why)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->fd = -1;
 	atomic_init(&p->refs, 1);
 	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
 	p->path = strdup(path);
-	if (stat(path, &st) == 0) {
+	/* NOTE: dlopen(path) returns the object already loaded under that
+	 * path string even when path now names another file (a .so replaced
+	 * by rename for a reload), so new calls would run the old code.
+	 * Through /proc/self/fd/N of a descriptor we hold, glibc matches by
+	 * device and inode instead: the same file shares its mapping, a new
+	 * file is loaded afresh. The stat and the hash are of that very
+	 * file. The descriptor stays open while its name may still be
+	 * attached to a loaded object (plugin_unref), so that no later load
+	 * reuses the name. */
+	p->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->fd < 0) {
+		*why = strdup_printf("cannot load: %s: %s", path,
+		                     strerror(errno));
+		goto fail;
+	}
+	snprintf(p->dl_name, sizeof(p->dl_name), "/proc/self/fd/%d", p->fd);
+	if (fstat(p->fd, &st) == 0) {
 		p->dev = st.st_dev;
 		p->ino = st.st_ino;
 		p->mtime = st.st_mtim;
 		p->size = st.st_size;
 	}
 	/* For provenance: the exact build that makes every result. */
-	if (sha256_file_hex(path, p->sha256) < 0)
+	if (sha256_file_hex(p->dl_name, p->sha256) < 0)
 		p->sha256[0] = '\0';
-	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	p->dl = dlopen(p->dl_name, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
 		*why = strdup_printf("cannot load: %s", dlerror());
 		goto fail;
@@ -453,6 +472,9 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 	}
 	json_decref(empty);
 	p->started = true;
+	/* The plugin's own queue_delay wins over the caller's default. */
+	if (section->queue_delay_ms)
+		target_delay_ms = section->queue_delay_ms;
 	rc = pool_new(p->desc->name, section->workers, section->queue_bound,
 	              target_delay_ms, &plugin_pool_ops, p, done, &p->pool);
 	if (rc < 0) {
@@ -467,6 +489,7 @@ int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
 {
 	p->timeout_ms = section->timeout_ms;
 	p->max_attempts = section->max_attempts;
+	pool_set_target_delay(p->pool, section->queue_delay_ms);
 	return pool_resize(p->pool, section->workers, section->queue_bound);
 }
 
@@ -483,8 +506,22 @@ void plugin_unref(struct plugin *p)
 	pool_free(p->pool); /* joins workers: worker_fini has run */
 	if (p->started && p->desc->destroy)
 		p->desc->destroy(p->state);
-	if (p->dl)
+	if (p->dl) {
+		void *still;
+
 		dlclose(p->dl);
+		/* Another instance of the same file (a reload with new
+		 * options) may still use the object, which carries our name
+		 * too: keep the descriptor, so the name stays unique. */
+		still = dlopen(p->dl_name,
+		               RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+		if (still) {
+			dlclose(still);
+			p->fd = -1; /* kept open for good */
+		}
+	}
+	if (p->fd >= 0)
+		close(p->fd);
 	free(p->host.init_fail);
 	free(p->path);
 	free(p);

@@ -52,6 +52,11 @@ struct plugin {
 	struct timespec mtime;
 	off_t size;
 	char sha256[65]; /* hex digest of the .so, for provenance */
+
+	/* The .so is dlopen()ed as /proc/self/fd/<fd> (dl_name): see
+	 * plugin_open. -1 when not open. */
+	int fd;
+	char dl_name[32];
 };
 
 /*
