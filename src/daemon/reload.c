@@ -2,6 +2,7 @@
 #include "daemon/reload.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,14 +60,38 @@ static int grow_conn_table(struct jobd *jd, uint32_t want)
 	return 0;
 }
 
+/* A running plugin stays: apply its new section (pool size, bound,
+ * timeout) and the frame limit. */
+static void keep_running(struct plugin *p, const struct config *cfg)
+{
+	struct config_plugin defaults;
+	const struct config_plugin *section;
+
+	section = config_plugin_find(cfg, plugin_name(p));
+	if (!section) {
+		config_plugin_defaults(&defaults);
+		section = &defaults;
+	}
+	plugin_reconfigure(p, section);
+	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+}
+
+static bool has_name(struct plugin **list, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(plugin_name(list[i]), name))
+			return true;
+	return false;
+}
+
 static void reload_plugins(struct jobd *jd, const struct config *old,
                            const struct config *cfg)
 {
 	struct plugin **keep = NULL, *p, *q;
 	char **paths = NULL;
 	size_t n_paths = 0, n_keep = 0, i, k;
-	struct config_plugin defaults;
-	const struct config_plugin *section;
 
 	for (i = 0; i < cfg->n_plugin_dirs; i++)
 		jobd_scan_plugin_dir(cfg->plugin_dirs[i], &paths, &n_paths);
@@ -79,20 +104,22 @@ static void reload_plugins(struct jobd *jd, const struct config *old,
 				p = jd->plugins[k];
 		if (p && !plugin_file_changed(p, paths[i]) &&
 		    options_equal(old, cfg, plugin_name(p))) {
-			section = config_plugin_find(cfg, plugin_name(p));
-			if (!section) {
-				config_plugin_defaults(&defaults);
-				section = &defaults;
-			}
-			plugin_reconfigure(p, section);
-			atomic_store(&p->max_frame_size,
-			             cfg->limits.max_frame_size);
+			keep_running(p, cfg);
 			keep[n_keep++] = plugin_ref(p);
 			continue;
 		}
 		/* New, changed file, or new options: a fresh instance takes
 		 * new calls; the old one finishes its jobs, then unloads. */
 		q = jobd_load_plugin(jd, cfg, paths[i]);
+		if (!q && p) {
+			/* A replacement that fails to load or start (logged)
+			 * must not take a working plugin away. */
+			log_error("plugin %s: keeping the running instance",
+			          plugin_name(p));
+			keep_running(p, cfg);
+			keep[n_keep++] = plugin_ref(p);
+			continue;
+		}
 		if (!q)
 			continue;
 		for (k = 0; k < n_keep; k++)
@@ -120,7 +147,9 @@ static void reload_plugins(struct jobd *jd, const struct config *old,
 		for (i = 0; i < n_keep; i++)
 			if (keep[i] == jd->plugins[k])
 				break;
-		if (i == n_keep)
+		/* A replaced plugin left the list too; its name did not. */
+		if (i == n_keep &&
+		    !has_name(keep, n_keep, plugin_name(jd->plugins[k])))
 			log_info(
 			        "plugin %s: removed; unloads when its jobs end",
 			        plugin_name(jd->plugins[k]));
@@ -156,6 +185,11 @@ int jobd_reload(struct jobd *jd)
 	rc = grow_conn_table(jd, cfg->limits.max_connections);
 	if (rc < 0)
 		log_error("reload: cannot grow the connection table");
+	if (old->state_dir && cfg->state_dir &&
+	    strcmp(old->state_dir, cfg->state_dir))
+		log_warning("reload: state_dir takes effect at the next "
+		            "start; still using %s",
+		            old->state_dir);
 	jobd_apply_timeouts(jd, cfg);
 	reload_plugins(jd, old, cfg);
 	jd->cfg = cfg;

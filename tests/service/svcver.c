@@ -16,9 +16,8 @@
 #define STR_(x) #x
 #define STR(x)  STR_(x)
 
-static int svcver_process(void *state, void *worker_state,
-                          struct jobd_job *job, const json_t *input,
-                          json_t **output)
+static int svcver_process(void *state, void *worker_state, struct jobd_job *job,
+                          const json_t *input, json_t **output)
 {
 	json_int_t ms = json_integer_value(json_object_get(input, "ms"));
 	struct timespec slice = {0, 10 * 1000000L};
