@@ -818,11 +818,14 @@ START_TEST(reload_opens_and_closes_listeners)
 	struct harness_opts o = {.bind_from_config = true};
 	struct svc_dir d;
 	struct jobd_proc p;
-	uint16_t first = free_port(), second = free_port();
+	uint16_t first = free_port(), second;
 	char yaml[128];
 	json_t *m;
 	int a, b, st;
 
+	do
+		second = free_port();
+	while (second == first);
 	svc_dir_init(&d);
 	svc_dir_add(&d, "echo.so", "echo.so");
 	snprintf(yaml, sizeof(yaml), "listen: [\"127.0.0.1:%u\"]\n", first);
