@@ -78,7 +78,8 @@ static int run_dir(const char *dir, unsigned *n)
 		count++;
 	}
 	closedir(d);
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count)
+		qsort(names, count, sizeof(*names), name_cmp);
 	for (i = 0; i < count; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (rc == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
