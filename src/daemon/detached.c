@@ -1295,3 +1295,10 @@ void detached_fini(struct jobd *jd)
 	free(d);
 	jd->detached = NULL;
 }
+
+void detached_apply_config(struct jobd *jd, const struct config *cfg)
+{
+	if (jd->detached && jd->detached->store)
+		store_set_limits(jd->detached->store, cfg->limits.result_ttl_ms,
+		                 cfg->limits.result_budget);
+}

@@ -74,4 +74,8 @@ void detached_stop_running(struct jobd *jd);
 /* Live detached jobs (for status lines). */
 size_t detached_live(struct jobd *jd);
 
+/* Reload: applies cfg's result_ttl and result_budget to the store. */
+struct config;
+void detached_apply_config(struct jobd *jd, const struct config *cfg);
+
 #endif

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon/conn.h"
+#include "daemon/detached.h"
 #include "daemon/jobd.h"
 #include "daemon/log.h"
 #include "daemon/plugin.h"
@@ -191,6 +192,7 @@ int jobd_reload(struct jobd *jd)
 		            "start; still using %s",
 		            old->state_dir);
 	jobd_apply_timeouts(jd, cfg);
+	detached_apply_config(jd, cfg);
 	reload_plugins(jd, old, cfg);
 	jd->cfg = cfg;
 	if (server_apply(jd, cfg) < 0)

@@ -582,8 +582,15 @@ static void complete_batch(struct store *s, struct store_req *batch)
 static void cleanup(struct store *s)
 {
 	char err[200];
-	int64_t cut = now_ms() - (int64_t)s->ttl_ms;
+	int64_t cut;
+	uint64_t budget;
 	int expired = 0, over = 0;
+
+	/* A reload may change the limits while we run: read them once. */
+	pthread_mutex_lock(&s->lock);
+	cut = now_ms() - (int64_t)s->ttl_ms;
+	budget = s->budget;
+	pthread_mutex_unlock(&s->lock);
 
 	if (exec_sql(s, "BEGIN IMMEDIATE", err, sizeof(err)) < 0)
 		goto fail;
@@ -591,7 +598,7 @@ static void cleanup(struct store *s)
 	if (sqlite3_step(s->st[ST_EXPIRE]) == SQLITE_DONE)
 		expired = sqlite3_changes(s->db);
 	sqlite3_reset(s->st[ST_EXPIRE]);
-	sqlite3_bind_int64(s->st[ST_BUDGET], 1, (sqlite3_int64)s->budget);
+	sqlite3_bind_int64(s->st[ST_BUDGET], 1, (sqlite3_int64)budget);
 	if (sqlite3_step(s->st[ST_BUDGET]) == SQLITE_DONE)
 		over = sqlite3_changes(s->db);
 	sqlite3_reset(s->st[ST_BUDGET]);
@@ -871,12 +878,10 @@ int store_load_unfinished(struct store *s, struct store_rec **rows,
 	return rc;
 }
 
-int store_start(struct store *s, struct cq *done, uint64_t ttl_ms,
-                uint64_t budget_bytes)
+/* Caller holds s->lock, or the thread has not started. */
+static void store_set_limits_locked(struct store *s, uint64_t ttl_ms,
+                                    uint64_t budget_bytes)
 {
-	int rc;
-
-	s->done = done;
 	s->ttl_ms = ttl_ms;
 	s->budget = budget_bytes;
 	s->cleanup_every_ms = ttl_ms / 4;
@@ -884,6 +889,25 @@ int store_start(struct store *s, struct cq *done, uint64_t ttl_ms,
 		s->cleanup_every_ms = CLEANUP_MIN_MS;
 	if (s->cleanup_every_ms > CLEANUP_MAX_MS)
 		s->cleanup_every_ms = CLEANUP_MAX_MS;
+}
+
+void store_set_limits(struct store *s, uint64_t ttl_ms, uint64_t budget_bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	store_set_limits_locked(s, ttl_ms, budget_bytes);
+	/* Apply a smaller budget or ttl now, not at the next period. */
+	s->cleanup_asked = true;
+	pthread_cond_broadcast(&s->more);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int store_start(struct store *s, struct cq *done, uint64_t ttl_ms,
+                uint64_t budget_bytes)
+{
+	int rc;
+
+	s->done = done;
+	store_set_limits_locked(s, ttl_ms, budget_bytes);
 	rc = pthread_create(&s->thread, NULL, store_main, s);
 	if (rc)
 		return -rc;

@@ -136,6 +136,9 @@ int store_run_now(struct store *s, struct store_req *r);
 int store_start(struct store *s, struct cq *done, uint64_t ttl_ms,
                 uint64_t budget_bytes);
 
+/* Reload: new cleanup limits, applied at once. Any thread. */
+void store_set_limits(struct store *s, uint64_t ttl_ms, uint64_t budget_bytes);
+
 /* Any thread. Ownership of r passes to the store until it comes back as a
  * CQ_STORE item. */
 void store_submit(struct store *s, struct store_req *r);
