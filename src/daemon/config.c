@@ -1062,7 +1062,8 @@ static int limit_pair(struct reader *r, const char *key,
 }
 
 static const char *const plugin_keys[] = {
-        "workers", "queue_bound", "timeout", "max_attempts", "options", NULL,
+        "workers",      "queue_bound", "queue_delay", "timeout",
+        "max_attempts", "options",     NULL,
 };
 
 static int plugin_pair(struct reader *r, const char *key,
@@ -1094,6 +1095,10 @@ static int plugin_pair(struct reader *r, const char *key,
 		rc = read_number(r, F_COUNT, 1, 1000000, &v);
 		if (rc == 0)
 			p->queue_bound = (uint32_t)v;
+	} else if (strcmp(key, "queue_delay") == 0) {
+		rc = read_number(r, F_DURATION, 1, 3600000, &v);
+		if (rc == 0)
+			p->queue_delay_ms = v;
 	} else if (strcmp(key, "timeout") == 0) {
 		rc = read_number(r, F_DURATION, 0, DURATION_MAX_MS, &v);
 		if (rc == 0)
@@ -1277,6 +1282,7 @@ void config_plugin_defaults(struct config_plugin *p)
 	p->queue_bound = CONFIG_QUEUE_BOUND_AUTO;
 	p->timeout_ms = 0;
 	p->max_attempts = 3;
+	p->queue_delay_ms = 1000;
 	p->options = NULL;
 }
 

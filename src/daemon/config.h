@@ -24,6 +24,8 @@ struct config_plugin {
 	unsigned max_attempts; /* runs of a retry-safe job across restarts,
 	                          default 3 */
 	json_t *options;       /* always an object or other JSON value; owned */
+	uint64_t queue_delay_ms; /* queue_bound auto: the queueing delay
+	                            aimed for, 1 ms..1 h, default 1 s */
 };
 
 struct config_limits {

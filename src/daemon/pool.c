@@ -18,6 +18,11 @@
 #define AUTO_BOUND_MAX            65536u
 /* Weight of a new sample in the service-time moving average (1/8). */
 #define EWMA_SHIFT 3
+/* A sample counts as at most this many times the average: one job that
+ * was preempted for a time slice (milliseconds, against microseconds for a
+ * fast plugin) at most doubles the estimate instead of shrinking the bound
+ * a hundredfold; a real slowdown is still followed within ~15 jobs. */
+#define EWMA_OUTLIER 8u
 
 struct worker {
 	struct pool *pool;
@@ -124,6 +129,9 @@ static void *worker_main(void *arg)
 		else
 			p->failed_count++;
 		p->service_total_ns += took;
+		if (p->service_ewma_ns &&
+		    took > EWMA_OUTLIER * p->service_ewma_ns)
+			took = EWMA_OUTLIER * p->service_ewma_ns;
 		p->service_ewma_ns =
 		        p->service_ewma_ns
 		                ? p->service_ewma_ns -
@@ -222,12 +230,16 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 	if (p->queued >= bound) {
 		p->busy_count++;
 		if (retry_after_ms) {
-			/* When the queue will have room again, roughly. */
+			/* When what is queued now will have run: the queue's
+			 * own delay, about the target for an auto bound.
+			 * Multiplied in ns, so that sub-millisecond service
+			 * times do not round the hint down to nothing. */
 			uint64_t ms =
-			        p->service_ewma_ns / 1000000ull *
+			        p->service_ewma_ns *
 			        (p->queued / (p->want_workers ? p->want_workers
 			                                      : 1) +
-			         1);
+			         1) /
+			        1000000ull;
 			*retry_after_ms = ms ? ms : 1;
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -317,6 +329,14 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound)
 		live++;
 	}
 	return 0;
+}
+
+void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms)
+{
+	pthread_mutex_lock(&p->lock);
+	p->target_delay_ns =
+	        (target_delay_ms ? target_delay_ms : 1000) * 1000000ull;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void pool_get_stats(struct pool *p, struct pool_stats *out)

@@ -57,6 +57,9 @@ bool pool_unqueue(struct pool *p, struct job *j);
 /* Changes the size and bound of a running pool (reload). */
 int pool_resize(struct pool *p, unsigned workers, uint32_t bound);
 
+/* The queueing delay an auto bound aims for (0: the default, 1 s). */
+void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms);
+
 void pool_get_stats(struct pool *p, struct pool_stats *out);
 
 /* Jobs queued or running. */

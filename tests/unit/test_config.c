@@ -106,6 +106,7 @@ START_TEST(test_plugin_defaults)
 	ck_assert_uint_eq(p.queue_bound, CONFIG_QUEUE_BOUND_AUTO);
 	ck_assert_uint_eq(p.timeout_ms, 0);
 	ck_assert_uint_eq(p.max_attempts, 3);
+	ck_assert_uint_eq(p.queue_delay_ms, 1000);
 	ck_assert_ptr_null(p.options);
 
 	c = ok("plugins:\n  echo:\n  other: {}\n");
@@ -117,6 +118,7 @@ START_TEST(test_plugin_defaults)
 	ck_assert_uint_eq(q->queue_bound, CONFIG_QUEUE_BOUND_AUTO);
 	ck_assert_uint_eq(q->timeout_ms, 0);
 	ck_assert_uint_eq(q->max_attempts, 3);
+	ck_assert_uint_eq(q->queue_delay_ms, 1000);
 	ck_assert(json_is_object(q->options));
 	ck_assert_uint_eq(json_object_size(q->options), 0);
 	ck_assert_ptr_nonnull(config_plugin_find(c, "other"));
@@ -149,6 +151,7 @@ START_TEST(test_full)
 	       "  nbody:\n"
 	       "    workers: 2\n"
 	       "    queue_bound: 100\n"
+	       "    queue_delay: 250ms\n"
 	       "    timeout: 5m\n"
 	       "    max_attempts: 1\n"
 	       "    options: {softening: 0.01}\n");
@@ -175,6 +178,7 @@ START_TEST(test_full)
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(p->workers, 2);
 	ck_assert_uint_eq(p->queue_bound, 100);
+	ck_assert_uint_eq(p->queue_delay_ms, 250);
 	ck_assert_uint_eq(p->timeout_ms, 300000);
 	ck_assert_uint_eq(p->max_attempts, 1);
 	ck_assert(json_is_real(json_object_get(p->options, "softening")));
@@ -352,6 +356,12 @@ START_TEST(test_ranges)
 	fails("plugins: {a: {queue_bound: 1000001}}\n",
 	      "t.yaml:1:28: plugins.a.queue_bound: 1000001 is out of range "
 	      "(1..1000000)");
+	fails("plugins: {a: {queue_delay: 0}}\n",
+	      "t.yaml:1:28: plugins.a.queue_delay: 0 is out of range "
+	      "(1ms..1h)");
+	fails("plugins: {a: {queue_delay: 2h}}\n",
+	      "t.yaml:1:28: plugins.a.queue_delay: 2h is out of range "
+	      "(1ms..1h)");
 	fails("plugins: {a: {max_attempts: 101}}\n",
 	      "t.yaml:1:29: plugins.a.max_attempts: 101 is out of range "
 	      "(1..100)");
