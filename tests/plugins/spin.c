@@ -3,14 +3,19 @@
  * spin: burns the given milliseconds of CPU time on its worker thread, then
  * answers {"cpu_ms": N}. Used by bench/compare.sh to measure the daemon's
  * overhead around a CPU-bound job, and by the backpressure tests as a plugin
- * whose service time is known. Input {"ms": N} or a bare N (0..60000).
- * Checks for cancellation about every millisecond.
+ * whose service time is known. Input {"ms": N} or a bare N (0..60000);
+ * {"ms": N, "pad": B} adds a string of B bytes (up to 16 MiB) to the answer
+ * under "pad", for tests of output caps. Checks for cancellation about
+ * every millisecond.
  */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <jobd/plugin.h>
 
-#define SPIN_MAX_MS 60000
+#define SPIN_MAX_MS  60000
+#define SPIN_MAX_PAD (16 << 20)
 
 static int64_t thread_cpu_ns(void)
 {
@@ -54,6 +59,19 @@ static int spin_process(void *state, void *worker_state, struct jobd_job *job,
 		}
 	}
 	*output = json_pack("{sI}", "cpu_ms", (json_int_t)ms);
+	v = json_is_object(input) ? json_object_get(input, "pad") : NULL;
+	if (*output && json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= SPIN_MAX_PAD) {
+		size_t n = (size_t)json_integer_value(v);
+		char *pad = malloc(n);
+
+		if (pad) {
+			memset(pad, 'p', n);
+			json_object_set_new(*output, "pad",
+			                    json_stringn_nocheck(pad, n));
+			free(pad);
+		}
+	}
 	return JOBD_OK;
 }
 
