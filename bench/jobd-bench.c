@@ -61,6 +61,7 @@ struct opts {
 	double rate; /* requests/s in total; 0: closed loop */
 	long pid;
 	unsigned idle;
+	bool stats; /* ask the server for the plugin's mean service time */
 	bool verbose;
 };
 
@@ -594,6 +595,49 @@ static int *open_idle(const struct opts *o, unsigned n)
 	return fds;
 }
 
+/* The plugin's mean_service_ms from a stats request, or -1. */
+static double query_service_ms(const struct opts *o)
+{
+	static const char req[] = "{\"type\":\"stats\",\"id\":1}";
+	struct timeval tv = {5, 0};
+	char frame[64], hdr[4];
+	const json_t *v;
+	double ms = -1;
+	uint32_t n;
+	char *body;
+	json_t *m;
+	size_t got = 0;
+	ssize_t r;
+	int fd;
+
+	fd = dial(o);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	frame_put_header((uint8_t *)frame, sizeof(req) - 1);
+	memcpy(frame + FRAME_HEADER_SIZE, req, sizeof(req) - 1);
+	if (send(fd, frame, FRAME_HEADER_SIZE + sizeof(req) - 1, MSG_NOSIGNAL) <
+	            0 ||
+	    recv(fd, hdr, 4, MSG_WAITALL) != 4)
+		goto out;
+	n = (uint32_t)(uint8_t)hdr[0] << 24 | (uint32_t)(uint8_t)hdr[1] << 16 |
+	    (uint32_t)(uint8_t)hdr[2] << 8 | (uint8_t)hdr[3];
+	body = xmalloc(n ? n : 1);
+	while (got < n && (r = recv(fd, body + got, n - got, 0)) > 0)
+		got += (size_t)r;
+	m = got == n ? json_loadb(body, n, 0, NULL) : NULL;
+	free(body);
+	v = json_object_get(
+	        json_object_get(json_object_get(m, "plugins"), o->plugin),
+	        "mean_service_ms");
+	if (json_is_number(v))
+		ms = json_number_value(v);
+	json_decref(m);
+out:
+	close(fd);
+	return ms;
+}
+
 /* --- the run ---------------------------------------------------------------
  */
 
@@ -823,6 +867,8 @@ static void usage(FILE *f)
 	        "time and RSS\n"
 	        "      --idle N          first open N connections (one ping "
 	        "each) and hold them\n"
+	        "      --stats           report the plugin's mean service "
+	        "time (jobd stats)\n"
 	        "  -v, --verbose\n"
 	        "  -h, --help\n");
 }
@@ -845,6 +891,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	        {"drain", required_argument, NULL, 2},
 	        {"pid", required_argument, NULL, 3},
 	        {"idle", required_argument, NULL, 4},
+	        {"stats", no_argument, NULL, 5},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -915,6 +962,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 4:
 			o->idle = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 5:
+			o->stats = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -955,7 +1005,7 @@ int main(int argc, char **argv)
 	struct bench *b = xcalloc(1, sizeof(*b));
 	double cpu0 = 0, cpu1 = 0, secs, cpu;
 	long rss_before = -1, rss_after = -1, hwm;
-	double per_idle = 0;
+	double per_idle = 0, service_ms;
 	int *idle = NULL;
 	unsigned i;
 
@@ -983,6 +1033,9 @@ int main(int argc, char **argv)
 	}
 	open_conns(b);
 	run(b, &cpu0, &cpu1);
+	service_ms = b->o.stats && b->o.proto == PROTO_JOBD
+	                     ? query_service_ms(&b->o)
+	                     : -1;
 
 	secs = (double)(b->t_end - b->t_measure) / 1e9;
 	if (secs <= 0)
@@ -1027,6 +1080,10 @@ int main(int argc, char **argv)
 		       cpu,
 		       b->done_in_window ? cpu * 1e6 / b->done_in_window : 0,
 		       100.0 * cpu / secs, hwm);
+	if (service_ms >= 0)
+		printf("  service     %.3f ms mean per job (jobd stats, since "
+		       "start)\n",
+		       service_ms);
 	if (b->o.idle)
 		printf("  idle conns  %u held: rss %ld -> %ld KiB, %.0f B per "
 		       "connection\n",
@@ -1035,14 +1092,15 @@ int main(int argc, char **argv)
 	       " secs=%.3f rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
 	       "p999_us=%.1f max_us=%.1f mean_us=%.1f errors=%" PRIu64
 	       " skipped=%" PRIu64 " closed=%" PRIu64
-	       " cpu_s=%.3f hwm_kib=%ld idle=%u idle_b_per_conn=%.0f\n",
+	       " cpu_s=%.3f hwm_kib=%ld idle=%u idle_b_per_conn=%.0f "
+	       "service_ms=%.4f\n",
 	       b->o.proto == PROTO_RESP ? "resp" : "jobd", b->o.conns,
 	       b->o.depth, b->o.rate, b->done_in_window, secs,
 	       (double)b->done_in_window / secs, US(hist_quantile(&b->h, 0.5)),
 	       US(hist_quantile(&b->h, 0.9)), US(hist_quantile(&b->h, 0.99)),
 	       US(hist_quantile(&b->h, 0.999)), US(b->h.max),
 	       US(hist_mean(&b->h)), errors, b->skipped, b->closed, cpu, hwm,
-	       b->o.idle, per_idle);
+	       b->o.idle, per_idle, service_ms);
 	if (idle)
 		for (i = 0; i < b->o.idle; i++)
 			close(idle[i]);

@@ -1,0 +1,218 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench/compare.sh: jobd against redis-server and gearmand, the same load
+# shape against each, in one run, and a table of ratios (docs/benchmarks.md).
+#
+#   bench/compare.sh [BUILD_DIR]        (default: ./build)
+#
+# Needs (benchmarking only, not CI): redis-server redis-tools
+# gearman-job-server libgearman-dev (for bench/gearman/, built when found).
+# Everything listens on 127.0.0.1 on ports of its own (env JOBD_PORT,
+# REDIS_PORT, GEARMAN_PORT); everything started here is stopped here, by
+# pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
+# figure is the median over rounds, 3), WORKERS (echo workers, nproc - 1),
+# IDLE (idle connections, 10000), KEEP=1 keeps the temp dir.
+set -uo pipefail
+
+BUILD=$(cd "${1:-build}" && pwd)
+JOBD_PORT=${JOBD_PORT:-27878}
+REDIS_PORT=${REDIS_PORT:-26379}
+GEARMAN_PORT=${GEARMAN_PORT:-24730}
+DURATION=${DURATION:-3}
+REPS=${REPS:-3}
+IDLE=${IDLE:-10000}
+NPROC=$(nproc)
+WORKERS=${WORKERS:-$((NPROC > 1 ? NPROC - 1 : 1))}
+BENCH=$BUILD/bench/jobd-bench
+GM_LOAD=$BUILD/bench/gearman/gm-load
+GM_WORKER=$BUILD/bench/gearman/gm-echo-worker
+
+for f in "$BENCH" "$BUILD/src/daemon/jobd" "$BUILD/tests/plugins/spin.so"; do
+	[ -e "$f" ] || { echo "compare.sh: $f missing: build first" >&2; exit 2; }
+done
+have_redis=1 have_gearman=1
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || have_redis=0
+command -v gearmand >/dev/null && [ -x "$GM_LOAD" ] || have_gearman=0
+
+ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+TMP=$(mktemp -d /tmp/jobd-compare.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	[ "${KEEP:-0}" = 1 ] && echo "kept $TMP" || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+wait_port() { # port: until something accepts there (5 s)
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "compare.sh: nothing listens on port $1" >&2
+	exit 2
+}
+
+# key=value from a RESULT line
+val() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# --- servers ------------------------------------------------------------------
+
+cat >"$TMP/jobd.yaml" <<EOF
+listen: "127.0.0.1:$JOBD_PORT"
+plugin_dirs: ['$BUILD/plugins', '$BUILD/tests/plugins']
+state_dir: '$TMP/state'
+log_level: warning
+limits:
+  max_connections: $((IDLE + 1000))
+plugins:
+  echo:
+    workers: $WORKERS
+  spin:
+    workers: 1
+EOF
+mkdir -p "$TMP/state"
+"$BUILD/src/daemon/jobd" -c "$TMP/jobd.yaml" 2>"$TMP/jobd.log" &
+JOBD_PID=$!
+PIDS+=("$JOBD_PID")
+wait_port "$JOBD_PORT"
+
+if [ $have_redis = 1 ]; then
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --maxclients $((IDLE + 1000)) \
+		--logfile "$TMP/redis.log" &
+	REDIS_PID=$!
+	PIDS+=("$REDIS_PID")
+	wait_port "$REDIS_PORT"
+fi
+if [ $have_gearman = 1 ]; then
+	gearmand --listen 127.0.0.1 --port "$GEARMAN_PORT" \
+		--log-file "$TMP/gearmand.log" &
+	GEARMAN_PID=$!
+	PIDS+=("$GEARMAN_PID")
+	wait_port "$GEARMAN_PORT"
+	"$GM_WORKER" 127.0.0.1 "$GEARMAN_PORT" 4 &
+	PIDS+=("$!")
+	sleep 0.5
+fi
+
+echo "machine: $NPROC CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
+echo "jobd: echo with $WORKERS worker(s); $REPS rounds of ${DURATION}s, medians"
+echo
+
+# --- closed loop: 50 connections, 64-byte payload, D=1 and D=16 -----------------
+
+declare -A R # R[name]=list of rps, P[name]=list of p99
+declare -A P
+add() { R[$1]="${R[$1]:-} $2"; P[$1]="${P[$1]:-} $3"; }
+jb() { # name, args...: one jobd-bench run
+	local name=$1 out
+	shift
+	out=$("$BENCH" -t "$DURATION" -w 1 "$@" | tail -1) || true
+	add "$name" "$(val "$out" rps)" "$(val "$out" p99_us)"
+}
+rb() { # name, pipeline, requests
+	local out
+	out=$(redis-benchmark -p "$REDIS_PORT" -t ping_mbulk -c 50 -P "$2" \
+		-n "$3" --csv 2>/dev/null | tail -1 | tr -d '"')
+	add "$1" "$(cut -d, -f2 <<<"$out")" \
+		"$(awk -F, '{print $7 * 1000}' <<<"$out")"
+}
+gb() { # name, depth
+	local out
+	out=$("$GM_LOAD" -H 127.0.0.1 -p "$GEARMAN_PORT" -c 50 -d "$2" -s 64 \
+		-t "$DURATION" -w 1 | tail -1) || true
+	add "$1" "$(val "$out" rps)" "$(val "$out" p99_us)"
+}
+
+for r in $(seq "$REPS"); do
+	echo "round $r/$REPS ..." >&2
+	for d in 1 16; do
+		jb "jobd_d$d" -p "$JOBD_PORT" -c 50 -d $d -s 64
+		if [ $have_redis = 1 ]; then
+			# ~DURATION seconds' worth at the last rate seen
+			last=$(median ${R[redis_p$d]:-$((d * 80000))})
+			rb "redis_p$d" $d $(awk -v r="$last" -v t="$DURATION" \
+				'BEGIN {printf "%d", r * t}')
+			jb "redisresp_d$d" --proto resp -s 0 -p "$REDIS_PORT" \
+				-c 50 -d $d
+		fi
+		[ $have_gearman = 1 ] && gb "gearman_d$d" $d
+	done
+done
+
+m() { median ${R[$1]:-0}; }
+mp() { median ${P[$1]:-0}; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+
+printf '%-44s %12s %10s\n' "closed loop, 50 conns, 64 B" "req/s" "p99 us"
+for d in 1 16; do
+	printf '%-44s %12.0f %10.0f\n' "jobd echo, D=$d" "$(m jobd_d$d)" "$(mp jobd_d$d)"
+	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
+		"redis PING, redis-benchmark -P $d" "$(m redis_p$d)" "$(mp redis_p$d)"
+	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
+		"redis PING, jobd-bench --proto resp D=$d" "$(m redisresp_d$d)" "$(mp redisresp_d$d)"
+	[ $have_gearman = 1 ] && printf '%-44s %12.0f %10.0f\n' \
+		"gearmand + 4 C workers, gm-load D=$d" "$(m gearman_d$d)" "$(mp gearman_d$d)"
+done
+echo
+echo "ratios                                         measured   target"
+if [ $have_redis = 1 ]; then
+	printf '%-44s %9s %8s\n' "D=1  jobd / redis-benchmark -P 1" "$(ratio "$(m jobd_d1)" "$(m redis_p1)")" ">= 0.80"
+	printf '%-44s %9s %8s\n' "D=1  jobd / redis (same client)" "$(ratio "$(m jobd_d1)" "$(m redisresp_d1)")" "-"
+	printf '%-44s %9s %8s\n' "D=16 jobd / redis-benchmark -P 16" "$(ratio "$(m jobd_d16)" "$(m redis_p16)")" ">= 0.35"
+	printf '%-44s %9s %8s\n' "D=16 jobd / redis (same client)" "$(ratio "$(m jobd_d16)" "$(m redisresp_d16)")" "-"
+fi
+[ $have_gearman = 1 ] && printf '%-44s %9s %8s\n' "D=1  jobd / gearmand" "$(ratio "$(m jobd_d1)" "$(m gearman_d1)")" ">= 3"
+[ $have_gearman = 1 ] && printf '%-44s %9s %8s\n' "D=16 jobd / gearmand" "$(ratio "$(m jobd_d16)" "$(m gearman_d16)")" "-"
+echo
+
+# --- open loop at half of jobd's peak ---------------------------------------------
+
+peak=$(awk -v a="$(m jobd_d1)" -v b="$(m jobd_d16)" 'BEGIN {print (a > b ? a : b)}')
+half=$(awk -v p="$peak" 'BEGIN {printf "%d", p / 2}')
+ol_j=() ol_r=()
+for r in $(seq "$REPS"); do
+	out=$("$BENCH" -p "$JOBD_PORT" -c 50 -s 64 -r "$half" -t "$DURATION" -w 1 | tail -1) || true
+	ol_j+=("$(val "$out" p99_us)")
+	if [ $have_redis = 1 ]; then
+		out=$("$BENCH" --proto resp -s 0 -p "$REDIS_PORT" -c 50 -r "$half" -t "$DURATION" -w 1 | tail -1) || true
+		ol_r+=("$(val "$out" p99_us)")
+	fi
+done
+echo "open loop at half of jobd's peak ($half req/s offered, 50 conns; latency from the scheduled send)"
+printf '%-44s %9.0f\n' "jobd p99 us" "$(median "${ol_j[@]}")"
+if [ $have_redis = 1 ]; then
+	printf '%-44s %9.0f\n' "redis PING p99 us" "$(median "${ol_r[@]}")"
+	printf '%-44s %9s %8s\n' "jobd p99 / redis p99" "$(ratio "$(median "${ol_j[@]}")" "$(median "${ol_r[@]}")")" "<= 2"
+fi
+echo
+
+# --- idle connections ---------------------------------------------------------------
+
+out=$("$BENCH" -p "$JOBD_PORT" --pid "$JOBD_PID" --idle "$IDLE" -c 1 -d 1 -s 64 -t "$DURATION" -w 0.5 | tail -1) || true
+echo "$IDLE idle connections held"
+printf '%-44s %9.0f %8s\n' "jobd RSS growth, bytes per connection" "$(val "$out" idle_b_per_conn)" "< 4096"
+printf '%-44s %9.0f %8s\n' "jobd new client's call p99 us (D=1)" "$(val "$out" p99_us)" "< 5000"
+if [ $have_redis = 1 ]; then
+	out=$("$BENCH" --proto resp -s 0 -p "$REDIS_PORT" --pid "$REDIS_PID" --idle "$IDLE" -c 1 -d 1 -t "$DURATION" -w 0.5 | tail -1) || true
+	printf '%-44s %9.0f\n' "redis RSS growth, bytes per connection" "$(val "$out" idle_b_per_conn)"
+fi
+echo
+
+# --- a 10 ms CPU job ------------------------------------------------------------------
+
+out=$("$BENCH" -p "$JOBD_PORT" --pid "$JOBD_PID" -P spin -i '{"ms":10}' --stats -c 1 -d 1 -t "$((DURATION * 3))" -w 0.5 | tail -1) || true
+n=$(val "$out" requests)
+svc=$(val "$out" service_ms)
+echo "10 ms CPU job (spin), 1 connection, D=1: $n calls"
+printf '%-44s %9.3f\n' "mean call latency ms (client)" "$(awk -v x="$(val "$out" mean_us)" 'BEGIN {print x / 1000}')"
+printf '%-44s %9.3f\n' "mean job time ms (worker, jobd stats)" "$svc"
+printf '%-44s %8.2f%% %8s\n' "wall overhead (latency - job) / job" \
+	"$(awk -v x="$(val "$out" mean_us)" -v s="$svc" 'BEGIN {if (s > 0) print (x / 1000 - s) / s * 100; else print 0}')" "< 1%"
+printf '%-44s %8.2f%% %8s\n' "daemon CPU beyond the jobs' 10 ms each" \
+	"$(awk -v c="$(val "$out" cpu_s)" -v n="$n" 'BEGIN {if (n) print (c - n * 0.010) / (n * 0.010) * 100; else print 0}')" "< 1%"
