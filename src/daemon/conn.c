@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,6 +423,14 @@ int conn_accept(struct jobd *jd, int fd, const struct sockaddr *sa, int salen)
 	if (!t->n_free) {
 		close(fd);
 		return -ENOSPC;
+	}
+	/* Answers are already coalesced per loop turn (flush_ev): Nagle
+	 * would only hold a small answer back until the client's ACK, which
+	 * a client waiting for it may delay (docs/benchmarks.md). */
+	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
