@@ -12,7 +12,8 @@
 # REDIS_PORT, GEARMAN_PORT); everything started here is stopped here, by
 # pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
 # figure is the median over rounds, 3), WORKERS (echo workers, nproc - 1),
-# IDLE (idle connections, 10000), KEEP=1 keeps the temp dir.
+# IDLE (idle connections, 10000), JOBD_BIN (another jobd binary to run,
+# e.g. an older build), KEEP=1 keeps the temp dir.
 set -uo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -25,6 +26,7 @@ IDLE=${IDLE:-10000}
 NPROC=$(nproc)
 WORKERS=${WORKERS:-$((NPROC > 1 ? NPROC - 1 : 1))}
 BENCH=$BUILD/bench/jobd-bench
+JOBD_BIN=${JOBD_BIN:-$BUILD/src/daemon/jobd}
 GM_LOAD=$BUILD/bench/gearman/gm-load
 GM_WORKER=$BUILD/bench/gearman/gm-echo-worker
 
@@ -76,7 +78,7 @@ plugins:
     workers: 1
 EOF
 mkdir -p "$TMP/state"
-"$BUILD/src/daemon/jobd" -c "$TMP/jobd.yaml" 2>"$TMP/jobd.log" &
+"$JOBD_BIN" -c "$TMP/jobd.yaml" 2>"$TMP/jobd.log" &
 JOBD_PID=$!
 PIDS+=("$JOBD_PID")
 wait_port "$JOBD_PORT"
