@@ -22,7 +22,8 @@ START_TEST(short_soak)
 	                      .clients = 16,
 	                      .reload_ms = 2000,
 	                      .seed = 42,
-	                      .log = stderr};
+	                      .log = stderr,
+	                      .notify_fd = -1};
 	struct soak_result r;
 	struct jobd_proc p;
 	int rc, st;
@@ -32,6 +33,7 @@ START_TEST(short_soak)
 	o.pid = p.pid;
 	o.port = p.port;
 	o.config = p.config_path;
+	o.notify_fd = p.notify_fd;
 	rc = soak_run(&o, &r);
 	soak_print(stderr, &r);
 	st = harness_stop(&p, 0, vg ? 120000 : 30000);

@@ -30,7 +30,8 @@ int main(int argc, char **argv)
 	                      .clients = 16,
 	                      .reload_ms = 3000,
 	                      .seed = 1,
-	                      .log = stderr};
+	                      .log = stderr,
+	                      .notify_fd = -1};
 	struct harness_opts ho = {.yaml = SOAK_YAML};
 	struct soak_result r;
 	struct jobd_proc p;
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
 		o.pid = p.pid;
 		o.port = p.port;
 		o.config = p.config_path;
+		o.notify_fd = p.notify_fd;
 		fprintf(stderr, "jobd-soak: jobd pid %d on 127.0.0.1:%u\n",
 		        (int)p.pid, p.port);
 	}

@@ -556,12 +556,24 @@ static void check_lost(struct soak *s, struct client *c, uint64_t t)
 	}
 }
 
+static void drain_notify(int fd)
+{
+	char buf[512];
+
+	if (fd < 0)
+		return;
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
 /* One turn of the loop: send, poll, read. */
 static void turn(struct soak *s, bool sending)
 {
 	struct pollfd pfd[256];
 	unsigned i, np = 0;
 	uint64_t t = now_ms();
+
+	drain_notify(s->o->notify_fd);
 
 	for (i = 0; i < s->n; i++) {
 		struct client *c = &s->c[i];

@@ -38,6 +38,11 @@ struct soak_opts {
 	unsigned reload_ms; /* SIGHUP interval; 0: never */
 	unsigned seed;      /* for rand_r: runs are repeatable */
 	FILE *log;          /* progress lines; NULL: quiet */
+	/* The NOTIFY_SOCKET jobd writes to, read and discarded here (-1:
+	 * none). Each reload sends datagrams; unread, they fill the queue
+	 * (net.unix.max_dgram_qlen, 10) and jobd's next sd_notify blocks
+	 * its loop. */
+	int notify_fd;
 };
 
 struct soak_result {
