@@ -387,6 +387,11 @@ static int detach_job(struct jobd *jd, struct job *j, const char *id,
 	int rc = 0;
 
 	pthread_mutex_lock(&j->lock);
+	if (j->answer_only) {
+		/* Finished as a plain call; its answer is on the way. */
+		pthread_mutex_unlock(&j->lock);
+		return -EALREADY;
+	}
 	r = insert_req(jd, j, id, j->started);
 	if (!r)
 		rc = -ENOMEM;
@@ -444,6 +449,7 @@ void detached_detach(struct conn *c, struct msg *m)
 	struct job *j = conn_find_job(c, m->id);
 	char id[STORE_ID_LEN + 1];
 	struct djob *x;
+	int rc;
 
 	if (!j) {
 		conn_send_error(c, true, m->id, JOBD_E_NOT_FOUND,
@@ -456,11 +462,18 @@ void detached_detach(struct conn *c, struct msg *m)
 	new_id(jd->detached, id);
 	x = djob_add(jd->detached, id, plugin_name(j->plugin),
 	             j->queued_wall_ms);
-	if (!x || detach_job(jd, j, id, NULL, NULL) < 0) {
+	rc = x ? detach_job(jd, j, id, NULL, NULL) : -ENOMEM;
+	if (rc < 0) {
 		if (x)
 			djob_remove(jd, x);
-		conn_send_error(c, true, m->id, JOBD_E_INTERNAL,
-		                "detach: out of memory");
+		if (rc == -EALREADY)
+			conn_send_error(c, true, m->id, JOBD_E_NOT_FOUND,
+			                "detach: call %lld has just finished; its "
+			                "answer follows",
+			                (long long)m->id);
+		else
+			conn_send_error(c, true, m->id, JOBD_E_INTERNAL,
+			                "detach: out of memory");
 		return;
 	}
 	x->job = j;

@@ -77,6 +77,10 @@ struct job {
 	 * detach inserted the job as running. What `status` shows. */
 	bool start_recorded;
 	bool has_job_id;
+	/* The worker finished a plain call and kept only the encoded
+	 * answer (output and provenance freed on the worker): too late to
+	 * detach it. Under lock. */
+	bool answer_only;
 	char job_id[STORE_ID_LEN + 1];
 	struct store *store;
 	unsigned prior_attempts; /* runs before this one (recovered jobs) */
