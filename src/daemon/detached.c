@@ -356,10 +356,11 @@ static struct store_req *insert_req(struct jobd *jd, struct job *j,
 		return NULL;
 	snprintf(r->rec.id, sizeof(r->rec.id), "%s", id);
 	r->rec.plugin = strdup(plugin_name(j->plugin));
-	/* NOTE: for a detach of a running job this reference is taken while
-	 * the worker reads the input; jansson's count is changed atomically
-	 * and the store thread only reads the value. */
-	r->rec.input = json_incref(j->input);
+	/* A copy, not a reference: for a detach of a running job a worker
+	 * holds the input now, and the job must stay its only owner (the
+	 * store thread and the loop release this copy whenever they like).
+	 * Both sides only read the input, so copying it now is safe. */
+	r->rec.input = json_deep_copy(j->input);
 	r->rec.timeout_ms = j->timeout_ms;
 	r->rec.state = started ? JOB_RUNNING : JOB_QUEUED;
 	r->rec.attempts = started ? j->prior_attempts + 1 : j->prior_attempts;
