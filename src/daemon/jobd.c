@@ -114,7 +114,7 @@ struct plugin *jobd_load_plugin(struct jobd *jd, const struct config *cfg,
 	struct plugin *p = NULL;
 	char *why = NULL;
 
-	if (plugin_open(path, &p, &why) < 0) {
+	if (plugin_open(&jd->plugin_files, path, &p, &why) < 0) {
 		log_error("plugin %s: %s; skipped", path, why);
 		goto fail;
 	}

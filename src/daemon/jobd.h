@@ -11,6 +11,7 @@
 
 #include "daemon/config.h"
 #include "daemon/cq.h"
+#include "daemon/plugin.h"
 
 struct event_base;
 struct event;
@@ -43,7 +44,8 @@ struct jobd {
 
 	struct detached *detached; /* detached jobs and the job store */
 
-	struct plugin **plugins; /* registry: loaded and started */
+	struct plugin_files plugin_files; /* the .so files they came from */
+	struct plugin **plugins;          /* registry: loaded and started */
 	size_t n_plugins;
 
 	struct listener *listeners; /* list */

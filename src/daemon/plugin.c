@@ -147,52 +147,137 @@ static bool name_ok(const char *s)
 	return n >= 1 && n <= 64;
 }
 
-int plugin_open(const char *path, struct plugin **out, char **why)
+/* Finds the loaded file with this identity. */
+static struct plugin_file *file_find(struct plugin_files *files,
+                                     const struct stat *st)
+{
+	struct plugin_file *f;
+
+	for (f = files->head; f; f = f->next)
+		if (f->dev == st->st_dev && f->ino == st->st_ino &&
+		    f->size == st->st_size &&
+		    f->mtime.tv_sec == st->st_mtim.tv_sec &&
+		    f->mtime.tv_nsec == st->st_mtim.tv_nsec)
+			return f;
+	return NULL;
+}
+
+static void file_unref(struct plugin_file *f)
+{
+	struct plugin_file **pp;
+	void *still;
+
+	if (!f || --f->refs)
+		return;
+	for (pp = &f->owner->head; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	if (f->dl) {
+		dlclose(f->dl);
+		/* A library marked NODELETE stays loaded under our name:
+		 * keep the descriptor so the name never means another file. */
+		still = dlopen(f->dl_name,
+		               RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+		if (still) {
+			dlclose(still);
+			f->fd = -1;
+		}
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+}
+
+/*
+ * Opens the file at path, or shares the loaded one if it is the same file.
+ * NOTE: dlopen(path) returns the object already loaded under that path
+ * string even when path now names another file (a .so replaced by rename
+ * for a reload), so new calls would run the old code. Through
+ * /proc/self/fd/N of a descriptor we hold, every load has a name of its
+ * own: the same file is shared here, a new file is loaded afresh. The
+ * descriptor stays open while the object is loaded, so no later load can
+ * reuse the name.
+ */
+static int file_open(struct plugin_files *files, const char *path,
+                     struct plugin_file **out, char **why)
+{
+	struct plugin_file *f;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int err = errno;
+
+		*why = strdup_printf("cannot load: %s: %s", path,
+		                     strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	f = file_find(files, &st);
+	if (f) {
+		close(fd);
+		f->refs++;
+		*out = f;
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		*why = strdup("out of memory");
+		return -ENOMEM;
+	}
+	f->owner = files;
+	f->refs = 1;
+	f->fd = fd;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->mtime = st.st_mtim;
+	f->size = st.st_size;
+	snprintf(f->dl_name, sizeof(f->dl_name), "/proc/self/fd/%d", fd);
+	/* For provenance: the exact build that makes every result. */
+	if (sha256_file_hex(f->dl_name, f->sha256) < 0)
+		f->sha256[0] = '\0';
+	f->next = files->head;
+	files->head = f;
+	f->dl = dlopen(f->dl_name, RTLD_NOW | RTLD_LOCAL);
+	if (!f->dl) {
+		*why = strdup_printf("cannot load: %s", dlerror());
+		file_unref(f);
+		return -EINVAL;
+	}
+	*out = f;
+	return 0;
+}
+
+int plugin_open(struct plugin_files *files, const char *path,
+                struct plugin **out, char **why)
 {
 	struct plugin *p;
 	jobd_plugin_entry_fn entry;
 	const struct jobd_plugin *d;
-	struct stat st;
 	int rc = -EINVAL;
 
 	*why = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->fd = -1;
 	atomic_init(&p->refs, 1);
 	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
 	p->path = strdup(path);
-	/* NOTE: dlopen(path) returns the object already loaded under that
-	 * path string even when path now names another file (a .so replaced
-	 * by rename for a reload), so new calls would run the old code.
-	 * Through /proc/self/fd/N of a descriptor we hold, glibc matches by
-	 * device and inode instead: the same file shares its mapping, a new
-	 * file is loaded afresh. The stat and the hash are of that very
-	 * file. The descriptor stays open while its name may still be
-	 * attached to a loaded object (plugin_unref), so that no later load
-	 * reuses the name. */
-	p->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (p->fd < 0) {
-		*why = strdup_printf("cannot load: %s: %s", path,
-		                     strerror(errno));
+	rc = file_open(files, path, &p->file, why);
+	if (rc < 0)
 		goto fail;
-	}
-	snprintf(p->dl_name, sizeof(p->dl_name), "/proc/self/fd/%d", p->fd);
-	if (fstat(p->fd, &st) == 0) {
-		p->dev = st.st_dev;
-		p->ino = st.st_ino;
-		p->mtime = st.st_mtim;
-		p->size = st.st_size;
-	}
-	/* For provenance: the exact build that makes every result. */
-	if (sha256_file_hex(p->dl_name, p->sha256) < 0)
-		p->sha256[0] = '\0';
-	p->dl = dlopen(p->dl_name, RTLD_NOW | RTLD_LOCAL);
-	if (!p->dl) {
-		*why = strdup_printf("cannot load: %s", dlerror());
-		goto fail;
-	}
+	rc = -EINVAL;
+	p->dl = p->file->dl;
+	p->dev = p->file->dev;
+	p->ino = p->file->ino;
+	p->mtime = p->file->mtime;
+	p->size = p->file->size;
+	memcpy(p->sha256, p->file->sha256, sizeof(p->sha256));
 	*(void **)&entry = dlsym(p->dl, JOBD_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
 		*why = strdup_printf("no %s symbol: not a jobd plugin",
@@ -519,22 +604,7 @@ void plugin_unref(struct plugin *p)
 	pool_free(p->pool); /* joins workers: worker_fini has run */
 	if (p->started && p->desc->destroy)
 		p->desc->destroy(p->state);
-	if (p->dl) {
-		void *still;
-
-		dlclose(p->dl);
-		/* Another instance of the same file (a reload with new
-		 * options) may still use the object, which carries our name
-		 * too: keep the descriptor, so the name stays unique. */
-		still = dlopen(p->dl_name,
-		               RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
-		if (still) {
-			dlclose(still);
-			p->fd = -1; /* kept open for good */
-		}
-	}
-	if (p->fd >= 0)
-		close(p->fd);
+	file_unref(p->file); /* dlclose()s when no instance is left */
 	free(p->host.init_fail);
 	free(p->path);
 	free(p);

@@ -19,6 +19,7 @@
 #include "daemon/pool.h"
 
 struct plugin;
+struct plugin_files;
 
 /* The table a plugin sees, followed by what the daemon needs to find the
  * plugin again from a host pointer. */
@@ -53,10 +54,34 @@ struct plugin {
 	off_t size;
 	char sha256[65]; /* hex digest of the .so, for provenance */
 
-	/* The .so is dlopen()ed as /proc/self/fd/<fd> (dl_name): see
-	 * plugin_open. -1 when not open. */
+	/* The loaded object, shared with other instances of the same file. */
+	struct plugin_file *file;
+};
+
+/*
+ * A .so as loaded: one per file, shared by every plugin instance made from
+ * it (a reload that changes only a plugin's options starts a second
+ * instance of the same file while the first finishes its jobs). It is
+ * dlopen()ed as /proc/self/fd/<fd> of a descriptor held here: see
+ * plugin_open. Loop thread only.
+ */
+struct plugin_file {
+	struct plugin_file *next;
+	struct plugin_files *owner;
+	unsigned refs;
 	int fd;
 	char dl_name[32];
+	void *dl;
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+	char sha256[65];
+};
+
+/* The loaded files, kept in the daemon's context. */
+struct plugin_files {
+	struct plugin_file *head;
 };
 
 /*
@@ -65,7 +90,8 @@ struct plugin {
  * init. Returns 0 and a plugin with one reference, or a negative errno with
  * a malloc'd reason in *why (caller frees).
  */
-int plugin_open(const char *path, struct plugin **out, char **why);
+int plugin_open(struct plugin_files *files, const char *path,
+                struct plugin **out, char **why);
 
 /* Calls init with the section's options and starts the pool, whose
  * completions go to done. On failure *why says why (caller frees). */
