@@ -524,18 +524,19 @@ int jobd_client_receive(struct jobd_client *c, int timeout_ms,
 	}
 }
 
-int jobd_client_cancel(struct jobd_client *c, uint64_t id)
+/* Sends m (stolen) about call id, which must be in flight. */
+static int send_about_call(struct jobd_client *c, uint64_t id, json_t *m)
 {
 	struct idmap_slot *s = idmap_get(&c->inflight, id);
-	json_t *m;
 	int r;
 
 	client_clear(c);
-	if (!s || !(s->flags & ID_CALL) || (s->flags & ID_ABANDONED))
+	if (!s || !(s->flags & ID_CALL) || (s->flags & ID_ABANDONED)) {
+		json_decref(m);
 		return client_fail(c, JOBD_CLIENT_E_INVALID,
 		                   "call %llu is not in flight",
 		                   (unsigned long long)id);
-	m = msg_cancel(true, (int64_t)id, NULL);
+	}
 	if (!m)
 		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
 	r = conn_send(c, m, conn_deadline(c->io_timeout_ms));
@@ -543,21 +544,12 @@ int jobd_client_cancel(struct jobd_client *c, uint64_t id)
 	return r;
 }
 
+int jobd_client_cancel(struct jobd_client *c, uint64_t id)
+{
+	return send_about_call(c, id, msg_cancel(true, (int64_t)id, NULL));
+}
+
 int jobd_client_detach(struct jobd_client *c, uint64_t id)
 {
-	struct idmap_slot *s = idmap_get(&c->inflight, id);
-	json_t *m;
-	int r;
-
-	client_clear(c);
-	if (!s || !(s->flags & ID_CALL) || (s->flags & ID_ABANDONED))
-		return client_fail(c, JOBD_CLIENT_E_INVALID,
-		                   "call %llu is not in flight",
-		                   (unsigned long long)id);
-	m = msg_detach((int64_t)id);
-	if (!m)
-		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
-	r = conn_send(c, m, conn_deadline(c->io_timeout_ms));
-	json_decref(m);
-	return r;
+	return send_about_call(c, id, msg_detach((int64_t)id));
 }

@@ -689,7 +689,9 @@ static bool refuse_unknown(struct conn *c, const struct msg *m)
 	return true;
 }
 
-void detached_status(struct conn *c, struct msg *m)
+/* status and result: from memory while the job is live (an unfinished
+ * job's `result` says how far it is), else from the store. */
+static void detached_read(struct conn *c, struct msg *m, enum purpose purpose)
 {
 	struct djob *x;
 	struct store_rec r;
@@ -698,27 +700,21 @@ void detached_status(struct conn *c, struct msg *m)
 		return;
 	x = djob_live(c->jd->detached, m->job);
 	if (!x) {
-		ask_store(c, m, m->job, P_STATUS);
+		ask_store(c, m, m->job, purpose);
 		return;
 	}
 	live_rec(x, &r);
 	conn_send_msg(c, status_msg(m->has_id, m->id, &r, x));
 }
 
+void detached_status(struct conn *c, struct msg *m)
+{
+	detached_read(c, m, P_STATUS);
+}
+
 void detached_result(struct conn *c, struct msg *m)
 {
-	struct djob *x;
-	struct store_rec r;
-
-	if (refuse_unknown(c, m))
-		return;
-	x = djob_live(c->jd->detached, m->job);
-	if (!x) {
-		ask_store(c, m, m->job, P_RESULT);
-		return;
-	}
-	live_rec(x, &r); /* not finished: say how far it is */
-	conn_send_msg(c, status_msg(m->has_id, m->id, &r, x));
+	detached_read(c, m, P_RESULT);
 }
 
 void detached_attach(struct conn *c, struct msg *m)
