@@ -1,9 +1,10 @@
 #!/bin/sh
 # jobd's one entry point for people and CI:
 #   ./dev.sh run    install what is missing, build, run jobd in the foreground
-#   ./dev.sh test   install what is missing, build (normal and ASan+UBSan),
-#                   run the whole test suite, print "N passed, N failed"
-# Debian 12, as root (apt-get). Build dirs: build/ and build-asan/.
+#   ./dev.sh test   install what is missing, build (plain, ASan+UBSan,
+#                   TSan), run the whole test suite in each and the daemon
+#                   under valgrind, print "N passed, N failed"
+# Debian 12, as root (apt-get). Build dirs: build/, build-asan/, build-tsan/.
 set -eu
 cd "$(dirname "$0")"
 
@@ -49,13 +50,28 @@ test)
 	need_packages
 	setup build
 	setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	setup build-tsan -Db_sanitize=thread -Db_lundef=false
 	status=0
+	# 1. Everything, plain build (the fuzzers run here: they carry their
+	#    own sanitizers).
 	meson test -C build --print-errorlogs || status=1
+	# 2. Everything under AddressSanitizer + UBSan, leaks included.
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs || status=1
+	# 3. The daemon and its clients under ThreadSanitizer.
+	TSAN_OPTIONS=halt_on_error=0 \
+		meson test -C build-tsan --suite integration --print-errorlogs ||
+		status=1
+	# 4. The daemon under valgrind memcheck (the harness wraps jobd when
+	#    JOBD_TEST_VALGRIND is set): no errors, nothing definitely lost.
+	JOBD_TEST_VALGRIND=1 CK_TIMEOUT_MULTIPLIER=5 \
+		meson test -C build --no-rebuild -t 4 --logbase testlog-valgrind \
+		--print-errorlogs daemon errors lifecycle hostile soak || status=1
 	python3 .ci/totals.py build/meson-logs/testlog.json \
-		build-asan/meson-logs/testlog.json
+		build-asan/meson-logs/testlog.json \
+		build-tsan/meson-logs/testlog.json \
+		build/meson-logs/testlog-valgrind.json
 	exit $status
 	;;
 *)
