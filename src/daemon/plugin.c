@@ -313,6 +313,13 @@ int plugin_open(struct plugin_files *files, const char *path,
 		goto fail;
 	}
 	p->desc = d;
+	{
+		struct provenance pv = {.plugin = d->name,
+		                        .version = d->version,
+		                        .plugin_sha256 = p->sha256};
+
+		p->prov_static = provenance_static_text(&pv);
+	}
 	p->host.pub.size = sizeof(p->host.pub);
 	p->host.pub.abi_minor = JOBD_PLUGIN_ABI_MINOR;
 	p->host.pub.log = host_log;
@@ -362,19 +369,45 @@ static bool plugin_code_ok(int code)
 /* Encodes the answer into j->frame on the worker, so the loop only writes
  * bytes. An answer that cannot be encoded, or that is larger than a client
  * may accept, becomes a plugin_failed error instead. Consumes msg. */
-static void plugin_encode_answer(struct plugin *p, struct job *j, json_t *msg)
+/* Appends `,"provenance":TEXT` inside the frame's top-level object. */
+static int splice_provenance(struct job *j, const char *prov)
+{
+	static const char key[] = ",\"provenance\":";
+	size_t klen = sizeof(key) - 1, plen = strlen(prov);
+	size_t len = j->frame_len + klen + plen;
+	char *f;
+
+	if (j->frame_len <= FRAME_HEADER_SIZE ||
+	    j->frame[j->frame_len - 1] != '}' ||
+	    len - FRAME_HEADER_SIZE > FRAME_MAX_LIMIT)
+		return -EINVAL;
+	f = realloc(j->frame, len);
+	if (!f)
+		return -ENOMEM;
+	memcpy(f + j->frame_len - 1, key, klen);
+	memcpy(f + j->frame_len - 1 + klen, prov, plen);
+	f[len - 1] = '}';
+	frame_put_header((uint8_t *)f, (uint32_t)(len - FRAME_HEADER_SIZE));
+	j->frame = f;
+	j->frame_len = len;
+	return 0;
+}
+
+static void plugin_encode_answer(struct plugin *p, struct job *j, json_t *msg,
+                                 const char *prov)
 {
 	uint32_t max = atomic_load(&p->max_frame_size);
 	char *text = NULL;
 
-	if (msg && frame_encode(msg, &j->frame, &j->frame_len) == 0) {
+	if (msg && frame_encode(msg, &j->frame, &j->frame_len) == 0 &&
+	    (!prov || splice_provenance(j, prov) == 0)) {
 		if (j->frame_len - FRAME_HEADER_SIZE <= max)
 			goto done;
 		text = strdup_printf("output of %zu bytes is over "
 		                     "max_frame_size %u",
 		                     j->frame_len - FRAME_HEADER_SIZE, max);
-		free(j->frame);
 	}
+	free(j->frame);
 	j->frame = NULL;
 	j->frame_len = 0;
 	j->status = JOBD_E_PLUGIN_FAILED;
@@ -427,10 +460,15 @@ static int plugin_record_start(struct job *j)
 	return rc == JOBD_E_NOT_FOUND ? JOBD_E_CANCELLED : JOBD_E_INTERNAL;
 }
 
-/* Fills j->provenance after process() returned. */
-static void plugin_provenance(struct plugin *p, struct job *j)
+/* The provenance of the run that just ended, as a struct and as the
+ * JSON text that goes into the answer (malloc'd, or NULL). */
+static char *plugin_provenance(struct plugin *p, struct job *j,
+                               struct provenance *pv)
 {
-	struct provenance pv = {
+	size_t size;
+	char *text;
+
+	*pv = (struct provenance){
 	        .plugin = p->desc->name,
 	        .version = p->desc->version,
 	        .plugin_sha256 = p->sha256,
@@ -440,15 +478,25 @@ static void plugin_provenance(struct plugin *p, struct job *j)
 	        .cpu_seconds = j->cpu_seconds,
 	        .attempt = j->prior_attempts + 1,
 	};
-
-	sha256_json_hex(j->input, pv.input_sha256);
-	j->provenance = provenance_json(&pv);
+	sha256_json_hex(j->input, pv->input_sha256);
+	if (!p->prov_static)
+		return NULL;
+	size = strlen(p->prov_static) + 512;
+	text = malloc(size);
+	if (text && provenance_text(pv, p->prov_static, text, size) < 0) {
+		free(text);
+		text = NULL;
+	}
+	return text;
 }
 
 static void plugin_run(void *ctx, void *worker_state, struct job *j)
 {
 	struct plugin *p = ctx;
 	json_t *output = NULL, *msg;
+	struct provenance pv;
+	char *prov = NULL;
+	bool ran = false;
 	int stop = atomic_load(&j->stop_reason);
 	int rc;
 
@@ -466,7 +514,8 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		j->finished_wall_ms = wall_ms();
 		j->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) +
 		                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-		plugin_provenance(p, j);
+		prov = plugin_provenance(p, j, &pv);
+		ran = true;
 		if (rc == JOBD_OK && !output) {
 			rc = JOBD_E_PLUGIN_FAILED;
 			free(j->fail_msg);
@@ -509,20 +558,20 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			               : "plugin failed without a message";
 		msg = msg_error(true, j->req_id, rc, text);
 	}
-	if (msg && j->provenance)
-		json_object_set(msg, "provenance", j->provenance);
-	plugin_encode_answer(p, j, msg);
+	plugin_encode_answer(p, j, msg, prov);
+	free(prov);
 	/* A plain call needs nothing more than its encoded answer: free the
 	 * rest here, on the thread that allocated it. Freeing it on the loop
 	 * instead costs a cross-arena free per object in glibc's malloc,
-	 * which measured as the largest single cost per call. */
+	 * which measured as the largest single cost per call. A detached
+	 * job keeps its output and provenance for the store. */
 	pthread_mutex_lock(&j->lock);
 	if (!j->has_job_id) {
 		j->answer_only = true;
 		json_decref(j->output);
 		j->output = NULL;
-		json_decref(j->provenance);
-		j->provenance = NULL;
+	} else if (ran) {
+		j->provenance = provenance_json(&pv);
 	}
 	pthread_mutex_unlock(&j->lock);
 	if (j->status != rc) {
@@ -606,6 +655,7 @@ void plugin_unref(struct plugin *p)
 		p->desc->destroy(p->state);
 	file_unref(p->file); /* dlclose()s when no instance is left */
 	free(p->host.init_fail);
+	free(p->prov_static);
 	free(p->path);
 	free(p);
 }

@@ -52,7 +52,8 @@ struct plugin {
 	ino_t ino;
 	struct timespec mtime;
 	off_t size;
-	char sha256[65]; /* hex digest of the .so, for provenance */
+	char sha256[65];   /* hex digest of the .so, for provenance */
+	char *prov_static; /* provenance members common to all its jobs */
 
 	/* The loaded object, shared with other instances of the same file. */
 	struct plugin_file *file;

@@ -137,3 +137,59 @@ json_t *provenance_json(const struct provenance *pv)
 	        "attempt", (json_int_t)(pv->attempt ? pv->attempt : 1), "host",
 	        host, "jobd", JOBD_VERSION);
 }
+
+char *provenance_static_text(const struct provenance *pv)
+{
+	char host[256];
+	json_t *o;
+	char *text, *inner = NULL;
+	size_t len;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	o = json_pack("{ss ss ss ss ss}", "plugin", pv->plugin, "version",
+	              pv->version ? pv->version : "", "plugin_sha256",
+	              pv->plugin_sha256 ? pv->plugin_sha256 : "", "host", host,
+	              "jobd", JOBD_VERSION);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return NULL;
+	len = strlen(text);
+	if (len >= 2 && text[0] == '{' && text[len - 1] == '}') {
+		inner = strndup(text + 1, len - 2); /* jansson escaped it */
+	}
+	free(text);
+	return inner;
+}
+
+/* "2026-01-02T03:04:05.678Z" in quotes, or null. */
+static int put_time(char *buf, size_t size, int64_t unix_ms)
+{
+	char t[40];
+
+	if (!unix_ms)
+		return snprintf(buf, size, "null");
+	iso8601_utc_ms(unix_ms, t, sizeof(t));
+	return snprintf(buf, size, "\"%s\"", t);
+}
+
+int provenance_text(const struct provenance *pv, const char *static_text,
+                    char *buf, size_t size)
+{
+	char queued[48], started[48], finished[48];
+	int n;
+
+	put_time(queued, sizeof(queued), pv->queued_ms);
+	put_time(started, sizeof(started), pv->started_ms);
+	put_time(finished, sizeof(finished), pv->finished_ms);
+	n = snprintf(buf, size,
+	             "{\"input_sha256\":\"%s\",\"queued_at\":%s,"
+	             "\"started_at\":%s,\"finished_at\":%s,"
+	             "\"cpu_seconds\":%.9f,\"attempt\":%u,%s}",
+	             pv->input_sha256, queued, started, finished,
+	             pv->cpu_seconds, pv->attempt ? pv->attempt : 1,
+	             static_text);
+	return n < 0 || (size_t)n >= size ? -1 : n;
+}

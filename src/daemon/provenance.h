@@ -49,4 +49,18 @@ int64_t wall_ms(void);
  * host name and the jobd version. */
 json_t *provenance_json(const struct provenance *pv);
 
+/* The members that are the same for every job of a plugin (plugin,
+ * version, plugin_sha256, host, jobd), as JSON text without the braces,
+ * for provenance_text. malloc'd; NULL without memory. */
+char *provenance_static_text(const struct provenance *pv);
+
+/*
+ * The same object as provenance_json, written straight as compact JSON
+ * text: the per-job members (all plain ASCII) by snprintf, then
+ * static_text. On the hot path of every call this saves building and
+ * dumping a jansson object. Returns the length, or -1 if size is too small.
+ */
+int provenance_text(const struct provenance *pv, const char *static_text,
+                    char *buf, size_t size);
+
 #endif
