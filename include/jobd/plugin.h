@@ -54,7 +54,7 @@ extern "C" {
 #define JOBD_PLUGIN_ENTRY_SYMBOL "jobd_plugin_entry"
 
 #if defined(__GNUC__)
-#define JOBD_EXPORT __attribute__((visibility("default")))
+#define JOBD_EXPORT            __attribute__((visibility("default")))
 #define JOBD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define JOBD_EXPORT
@@ -104,14 +104,15 @@ struct jobd_host {
 
 	/* Non-zero once the job should stop: cancelled by a client, past its
 	 * deadline, or the daemon is shutting down. A long process() polls it
-	 * and returns JOBD_E_CANCELLED soon after. Only from inside process(). */
+	 * and returns JOBD_E_CANCELLED soon after. Only from inside process().
+	 */
 	int (*cancelled)(const struct jobd_job *job);
 
 	/* Sets the message that goes with a non-zero return from process(),
 	 * or, with job NULL and only inside init(), from init(). fmt is
 	 * formatted and copied. Later calls replace it. */
 	void (*fail)(struct jobd_job *job, const char *fmt, ...)
-		JOBD_PRINTF(2, 3);
+	        JOBD_PRINTF(2, 3);
 
 	/* The job's id as the client sees it for a detached job, else NULL.
 	 * The string lives as long as the job. */
@@ -179,10 +180,10 @@ typedef const struct jobd_plugin *(*jobd_plugin_entry_fn)(void);
 #else
 #define JOBD_EXTERN_C
 #endif
-#define JOBD_PLUGIN_DEFINE(desc)                                              \
+#define JOBD_PLUGIN_DEFINE(desc)                                               \
 	JOBD_EXTERN_C JOBD_EXPORT const struct jobd_plugin *jobd_plugin_entry( \
-		void);                                                         \
-	JOBD_EXTERN_C const struct jobd_plugin *jobd_plugin_entry(void)       \
+	        void);                                                         \
+	JOBD_EXTERN_C const struct jobd_plugin *jobd_plugin_entry(void)        \
 	{                                                                      \
 		return &(desc);                                                \
 	}

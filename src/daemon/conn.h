@@ -34,12 +34,12 @@ struct conn {
 	struct event *frame_ev;
 	struct event *flush_ev; /* writes queued answers once per loop turn */
 	bool flush_pending;     /* flush_ev is active */
-	bool paused_inflight; /* at max_inflight_per_connection */
-	bool paused_output;   /* unsent output over max_output_buffer */
-	bool closing;         /* flushing a last error frame */
-	bool in_read;         /* inside the read callback: free later */
-	bool dead;            /* closed while in_read */
-	int version;          /* negotiated protocol version */
+	bool paused_inflight;   /* at max_inflight_per_connection */
+	bool paused_output;     /* unsent output over max_output_buffer */
+	bool closing;           /* flushing a last error frame */
+	bool in_read;           /* inside the read callback: free later */
+	bool dead;              /* closed while in_read */
+	int version;            /* negotiated protocol version */
 	char peer[64];
 };
 

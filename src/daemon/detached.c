@@ -468,10 +468,11 @@ void detached_detach(struct conn *c, struct msg *m)
 		if (x)
 			djob_remove(jd, x);
 		if (rc == -EALREADY)
-			conn_send_error(c, true, m->id, JOBD_E_NOT_FOUND,
-			                "detach: call %lld has just finished; its "
-			                "answer follows",
-			                (long long)m->id);
+			conn_send_error(
+			        c, true, m->id, JOBD_E_NOT_FOUND,
+			        "detach: call %lld has just finished; its "
+			        "answer follows",
+			        (long long)m->id);
 		else
 			conn_send_error(c, true, m->id, JOBD_E_INTERNAL,
 			                "detach: out of memory");

@@ -17,11 +17,11 @@
 
 /* Exit codes: part of the interface (--help, jobctl(1)). */
 enum jobctl_exit {
-	JOBCTL_OK = 0,          /* success */
-	JOBCTL_JOB_FAILED = 1,  /* the server answered with an error */
-	JOBCTL_USAGE = 2,       /* bad arguments or malformed input */
-	JOBCTL_UNREACHABLE = 3, /* no server could be reached (or kept) */
-	JOBCTL_TIMEOUT = 4,     /* --timeout passed, or the job's deadline */
+	JOBCTL_OK = 0,           /* success */
+	JOBCTL_JOB_FAILED = 1,   /* the server answered with an error */
+	JOBCTL_USAGE = 2,        /* bad arguments or malformed input */
+	JOBCTL_UNREACHABLE = 3,  /* no server could be reached (or kept) */
+	JOBCTL_TIMEOUT = 4,      /* --timeout passed, or the job's deadline */
 	JOBCTL_NOT_FINISHED = 5, /* result: the job has not finished yet */
 };
 
@@ -32,8 +32,8 @@ struct jobctl {
 	const char *servers; /* -s, else $JOBD_SERVER, else the default */
 	int timeout_ms;      /* --timeout; JOBD_CLIENT_FOREVER when unset */
 	bool timeout_set;
-	int retries; /* --retry: extra attempts on `busy` */
-	bool pretty; /* indented JSON: --pretty, --compact, or isatty */
+	int retries;     /* --retry: extra attempts on `busy` */
+	bool pretty;     /* indented JSON: --pretty, --compact, or isatty */
 	bool provenance; /* --provenance: print {output, provenance} */
 	struct jobd_client *client; /* made by jobctl_connect() */
 };

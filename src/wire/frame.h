@@ -29,7 +29,8 @@ struct frame_decoder {
 	uint8_t header[FRAME_HEADER_SIZE];
 	uint8_t header_have;
 	bool ready;
-	int error; /* sticky: once set, feed() returns it and consumes nothing */
+	int error; /* sticky: once set, feed() returns it and consumes nothing
+	            */
 	uint32_t body_size;
 	uint32_t body_have;
 	char *body; /* malloc'd body_size + 1 (NUL-terminated), owned here */

@@ -21,10 +21,10 @@
 
 #include <jobd/error.h>
 
-#define PROTOCOL_VERSION 1
-#define MSG_ID_MAX ((int64_t)9007199254740991) /* 2^53 - 1 */
+#define PROTOCOL_VERSION   1
+#define MSG_ID_MAX         ((int64_t)9007199254740991) /* 2^53 - 1 */
 #define MSG_JOB_ID_MAX_LEN 64
-#define MSG_NAME_MAX_LEN 64
+#define MSG_NAME_MAX_LEN   64
 
 /* Which side sent the message: the same `type` may mean different things. */
 enum msg_from {
@@ -81,11 +81,11 @@ struct msg {
 	const char *state;
 
 	/* server messages */
-	json_t *output;         /* result */
-	enum jobd_error code;   /* error */
-	const char *code_name;  /* error: the code string as sent */
-	const char *message;    /* error, progress */
-	double fraction;        /* progress */
+	json_t *output;        /* result */
+	enum jobd_error code;  /* error */
+	const char *code_name; /* error: the code string as sent */
+	const char *message;   /* error, progress */
+	double fraction;       /* progress */
 };
 
 /* Why a body was refused, with what is needed to answer it. */
@@ -94,13 +94,13 @@ struct msg_error {
 	                       * UNSUPPORTED_VERSION (hello, version < 1) */
 	bool has_id;          /* the id could be read, so the answer has it */
 	int64_t id;
-	char text[200];       /* human-readable, names the field */
+	char text[200]; /* human-readable, names the field */
 };
 
 /* Parses body[0..len) sent by `from`. Returns 0 and fills *out (call
  * msg_fini() on it), or -1 and fills *err; *out is then empty. */
-int msg_parse(const char *body, size_t len, enum msg_from from,
-              struct msg *out, struct msg_error *err);
+int msg_parse(const char *body, size_t len, enum msg_from from, struct msg *out,
+              struct msg_error *err);
 
 /* Validates an already decoded object (steals no reference; on success *out
  * holds a new reference to root). */
@@ -127,7 +127,7 @@ json_t *msg_hello(const char *name); /* client hello: "client": name */
 /* Server hello: "server": name, and the frame limit the client must keep. */
 json_t *msg_hello_server(const char *name, uint32_t max_frame_size);
 json_t *msg_call(int64_t id, const char *plugin, json_t *steal_input,
-                 int64_t timeout_ms, bool detach);  /* timeout_ms 0: none */
+                 int64_t timeout_ms, bool detach); /* timeout_ms 0: none */
 json_t *msg_cancel(bool has_id, int64_t id, const char *job);
 json_t *msg_detach(int64_t id);
 json_t *msg_job_request(enum msg_type type, bool has_id, int64_t id,

@@ -41,7 +41,8 @@ static int misbehave_process(void *s, void *w, struct jobd_job *job,
 		return JOBD_OK;
 	}
 	if (!strcmp(what, "sleep")) {
-		json_int_t ms = json_integer_value(json_object_get(input, "ms"));
+		json_int_t ms =
+		        json_integer_value(json_object_get(input, "ms"));
 		struct timespec slice = {0, 10 * 1000000L};
 		const char *id = job->host->job_id(job);
 
