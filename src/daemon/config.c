@@ -473,6 +473,7 @@ static const struct field limit_fields[] = {
          offsetof(struct config_limits, frame_timeout_ms), 8, 0,
          DURATION_MAX_MS},
         LIMIT(max_output_buffer, F_SIZE, KIB, TIB),
+        LIMIT(max_input_buffer, F_SIZE, KIB, TIB),
         {"shutdown_timeout", F_DURATION,
          offsetof(struct config_limits, shutdown_timeout_ms), 8, 1,
          DURATION_MAX_MS},
@@ -489,6 +490,7 @@ static const char *const limit_keys[] = {
         "idle_timeout",
         "frame_timeout",
         "max_output_buffer",
+        "max_input_buffer",
         "shutdown_timeout",
         "result_ttl",
         "result_budget",
@@ -1299,6 +1301,7 @@ int config_defaults(struct config *c)
 	c->limits.idle_timeout_ms = 5 * MIN_MS;
 	c->limits.frame_timeout_ms = 30 * SEC_MS;
 	c->limits.max_output_buffer = 64 * MIB;
+	c->limits.max_input_buffer = GIB;
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;

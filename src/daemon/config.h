@@ -35,8 +35,12 @@ struct config_limits {
 	uint64_t idle_timeout_ms;             /* default 5 min; 0 = never */
 	uint64_t frame_timeout_ms;            /* default 30 s; 0 = never */
 	uint64_t max_output_buffer;           /* default 64 MiB */
-	uint64_t shutdown_timeout_ms;         /* default 30 s */
-	uint64_t result_ttl_ms;               /* default 7 days */
+	/* Bodies of partly received frames, all connections together: past
+	 * it a connection that begins another frame is closed (too_large).
+	 * Default 1 GiB. */
+	uint64_t max_input_buffer;
+	uint64_t shutdown_timeout_ms; /* default 30 s */
+	uint64_t result_ttl_ms;       /* default 7 days */
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 

@@ -242,6 +242,34 @@ static void conn_handle_frame(struct conn *c, const char *body, size_t len)
 	msg_fini(&m);
 }
 
+/* Keeps jd->input_reserved the sum of the frame bodies the decoders have
+ * allocated. A frame that would take it past max_input_buffer closes its
+ * connection (too_large), so that many clients each sending a large frame
+ * slowly cannot make jobd hold max_connections x max_frame_size. Returns
+ * -1 after closing c. */
+static int conn_account_input(struct conn *c)
+{
+	struct jobd *jd = c->jd;
+	uint64_t now = c->dec.body ? c->dec.body_size : 0;
+	uint64_t others = jd->input_reserved - c->input_reserved;
+
+	if (now > c->input_reserved &&
+	    others + now > jd->cfg->limits.max_input_buffer) {
+		log_warning("%s: a frame of %llu bytes would pass "
+		            "max_input_buffer (%llu bytes of partial frames "
+		            "held); closing",
+		            c->peer, (unsigned long long)now,
+		            (unsigned long long)others);
+		conn_close(c, JOBD_E_TOO_LARGE,
+		           "jobd holds its limit of partly received frames "
+		           "(max_input_buffer); try again later");
+		return -1;
+	}
+	jd->input_reserved = others + now;
+	c->input_reserved = now;
+	return 0;
+}
+
 static void conn_process_input(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -278,6 +306,8 @@ static void conn_process_input(struct conn *c)
 			conn_close(c, JOBD_E_INTERNAL, "out of memory");
 			return;
 		}
+		if (conn_account_input(c) < 0)
+			return;
 	}
 	/* The frame deadline runs from a frame's first byte to its last. */
 	if (c->jd->frame_tv && !c->closing) {
@@ -513,6 +543,7 @@ static void conn_free(struct conn *c)
 		t->gens[c->slot] = 1; /* 0 means "no connection" in a job */
 	t->free_list[t->n_free++] = c->slot;
 	t->count--;
+	jd->input_reserved -= c->input_reserved;
 	event_free(c->idle_ev);
 	event_free(c->frame_ev);
 	event_free(c->flush_ev);

@@ -27,7 +27,8 @@ struct conn {
 	struct bufferevent *bev;
 	uint32_t slot, gen;
 	struct frame_decoder dec;
-	struct job *inflight; /* list through job->c_prev/c_next */
+	uint64_t input_reserved; /* its share of jd->input_reserved */
+	struct job *inflight;    /* list through job->c_prev/c_next */
 	uint32_t n_inflight;
 	uint32_t n_waiting; /* attached to detached jobs (detached.c) */
 	struct event *idle_ev;

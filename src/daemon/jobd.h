@@ -58,6 +58,7 @@ struct jobd {
 	const struct timeval *frame_tv;
 
 	uint64_t started_ns;
+	uint64_t input_reserved; /* frame bodies held, all connections */
 	uint64_t conns_total;
 	uint64_t conns_refused;
 

@@ -313,6 +313,50 @@ START_TEST(shutting_down_refuses_new_calls)
 }
 END_TEST
 
+/* Partly received frames across all connections are bounded: past
+ * max_input_buffer the connection starting another frame is closed, the
+ * others go on. */
+START_TEST(input_budget_across_connections)
+{
+	char head[4], body[3000];
+	json_t *m;
+	int a, b, c;
+
+	start("limits:\n  max_frame_size: 4KiB\n  max_input_buffer: 4KiB\n");
+	memset(body, ' ', sizeof(body));
+	memcpy(body, "{\"type\":\"ping\",\"id\":1}", 22);
+	head[0] = head[1] = 0;
+	head[2] = (char)(sizeof(body) >> 8);
+	head[3] = (char)(sizeof(body) & 0xff);
+	a = harness_connect(&proc);
+	ck_assert_int_eq(harness_send_raw(a, head, 4), 0);
+	ck_assert_int_eq(harness_send_raw(a, body, 100), 0); /* holds 3000 */
+	usleep(200 * 1000);
+	b = harness_connect(&proc);
+	ck_assert_int_eq(harness_send_raw(b, head, 4), 0); /* 6000 > 4 KiB */
+	m = harness_recv(b, 5000);
+	ck_assert_str_eq(harness_error_code(m), "too_large");
+	json_decref(m);
+	ck_assert(harness_wait_closed(b, 5000));
+	close(b);
+	/* The first finishes its frame and is answered; then room is back. */
+	ck_assert_int_eq(harness_send_raw(a, body + 100, sizeof(body) - 100),
+	                 0);
+	m = harness_recv(a, 5000);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")), "pong");
+	json_decref(m);
+	c = harness_connect(&proc);
+	ck_assert_int_eq(harness_send_raw(c, head, 4), 0);
+	ck_assert_int_eq(harness_send_raw(c, body, sizeof(body)), 0);
+	m = harness_recv(c, 5000);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")), "pong");
+	json_decref(m);
+	close(a);
+	close(c);
+	stop();
+}
+END_TEST
+
 static Suite *errors_suite(void)
 {
 	Suite *s = suite_create("errors");
@@ -325,6 +369,7 @@ static Suite *errors_suite(void)
 	tcase_add_test(tc, plugin_failures);
 	tcase_add_test(tc, framing_errors_close);
 	tcase_add_test(tc, too_many_connections);
+	tcase_add_test(tc, input_budget_across_connections);
 	tcase_add_test(tc, idle_and_frame_timeouts);
 	tcase_add_test(tc, shutting_down_refuses_new_calls);
 	suite_add_tcase(s, tc);

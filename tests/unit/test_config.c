@@ -58,6 +58,7 @@ static void check_defaults(const struct config *c)
 	ck_assert_uint_eq(c->limits.idle_timeout_ms, 300000);
 	ck_assert_uint_eq(c->limits.frame_timeout_ms, 30000);
 	ck_assert_uint_eq(c->limits.max_output_buffer, 64ull << 20);
+	ck_assert_uint_eq(c->limits.max_input_buffer, 1ull << 30);
 	ck_assert_uint_eq(c->limits.shutdown_timeout_ms, 30000);
 	ck_assert_uint_eq(c->limits.result_ttl_ms, 7ull * 86400 * 1000);
 	ck_assert_uint_eq(c->limits.result_budget, 1ull << 30);
