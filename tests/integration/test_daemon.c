@@ -213,8 +213,7 @@ START_TEST(broken_plugins_are_skipped)
 }
 END_TEST
 
-/* A plugin keeps state across calls: kmeans answers a repeat from its
- * cache (skipped if kmeans is not built yet). */
+/* stats counts connections and, per plugin, its pool's work. */
 START_TEST(stats_reports_pools)
 {
 	struct jobd_proc p;

@@ -167,6 +167,31 @@ static const char *msg_type(const json_t *m)
 	return t ? t : "";
 }
 
+/* m must be a result (with id, if id >= 0, and output[key] == want, if
+ * key); consumes m. */
+static void expect_result(json_t *m, int64_t id, const char *key,
+                          json_int_t want)
+{
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(msg_type(m), "result");
+	if (id >= 0)
+		ck_assert_int_eq(json_integer_value(json_object_get(m, "id")),
+		                 id);
+	if (key)
+		ck_assert_int_eq(json_integer_value(json_object_get(
+		                         json_object_get(m, "output"), key)),
+		                 want);
+	json_decref(m);
+}
+
+/* m must be an error with code; consumes m. */
+static void expect_error(json_t *m, const char *code)
+{
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(harness_error_code(m), code);
+	json_decref(m);
+}
+
 /* Sends a call and does not wait for its answer. */
 static void send_call(int fd, int64_t id, const char *plugin, const char *input)
 {
@@ -414,10 +439,7 @@ START_TEST(socket_activation)
 	close(fd);
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
-	m = harness_call(fd, 2, "echo", "2", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(fd, 2, "echo", "2", 10000), -1, NULL, 0);
 	close(fd);
 	st = harness_stop(&p, SIGTERM, 10000);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -545,7 +567,7 @@ START_TEST(reload_broken_config_keeps_serving)
 	struct svc_dir d;
 	struct jobd_proc p;
 	char where[200];
-	json_t *m, *s;
+	json_t *s;
 	int a, b, st;
 
 	svc_dir_init(&d);
@@ -566,16 +588,11 @@ START_TEST(reload_broken_config_keeps_serving)
 
 	/* The open connection and a new one are both served, with the old
 	 * config (echo still has 2 workers). */
-	m = harness_call(a, 1, "echo", "\"still here\"", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(a, 1, "echo", "\"still here\"", 10000), -1,
+	              NULL, 0);
 	b = harness_connect(&p);
 	ck_assert_int_ge(b, 0);
-	m = harness_call(b, 2, "echo", "2", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(b, 2, "echo", "2", 10000), -1, NULL, 0);
 	s = plugin_stats(b, "echo");
 	ck_assert_int_eq(json_integer_value(json_object_get(s, "workers")), 2);
 	json_decref(s);
@@ -598,7 +615,6 @@ START_TEST(reload_adds_plugin)
 {
 	struct svc_dir d;
 	struct jobd_proc p;
-	json_t *m;
 	int fd, st;
 
 	svc_dir_init(&d);
@@ -607,20 +623,13 @@ START_TEST(reload_adds_plugin)
 	start_with(&p, &d);
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
-	m = harness_call(fd, 1, "sleep", "1", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(harness_error_code(m), "unknown_plugin");
-	json_decref(m);
+	expect_error(harness_call(fd, 1, "sleep", "1", 10000),
+	             "unknown_plugin");
 
 	svc_dir_add(&d, "sleep.so", "sleep.so");
 	reload(&p);
-	m = harness_call(fd, 2, "sleep", "1", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(m, "output"), "slept_ms")),
-	                 1);
-	json_decref(m);
+	expect_result(harness_call(fd, 2, "sleep", "1", 10000), -1, "slept_ms",
+	              1);
 	ck_assert(log_has(&p, "plugin sleep: added"));
 	close(fd);
 	st = harness_stop(&p, SIGTERM, 10000);
@@ -670,14 +679,7 @@ START_TEST(reload_replaces_plugin)
 	json_decref(s);
 
 	/* The running job finishes on the old build. */
-	m = harness_recv_answer(a, 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 7);
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(m, "output"), "build")),
-	                 1);
-	json_decref(m);
+	expect_result(harness_recv_answer(a, 10000), 7, "build", 1);
 	close(a);
 	close(b);
 	st = harness_stop(&p, SIGTERM, 10000);
@@ -691,7 +693,6 @@ START_TEST(reload_removes_plugin)
 	struct svc_dir d;
 	struct jobd_proc p;
 	char path[256];
-	json_t *m;
 	int a, b, st;
 
 	svc_dir_init(&d);
@@ -710,24 +711,11 @@ START_TEST(reload_removes_plugin)
 	reload(&p);
 	ck_assert(log_has(&p, "plugin sleep: removed"));
 
-	m = harness_call(b, 1, "sleep", "1", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(harness_error_code(m), "unknown_plugin");
-	json_decref(m);
-	m = harness_call(b, 2, "echo", "2", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_error(harness_call(b, 1, "sleep", "1", 10000), "unknown_plugin");
+	expect_result(harness_call(b, 2, "echo", "2", 10000), -1, NULL, 0);
 
 	/* Its running job still finishes, on the unloaded-later plugin. */
-	m = harness_recv_answer(a, 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 7);
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(m, "output"), "slept_ms")),
-	                 1500);
-	json_decref(m);
+	expect_result(harness_recv_answer(a, 10000), 7, "slept_ms", 1500);
 	close(a);
 	close(b);
 	st = harness_stop(&p, SIGTERM, 10000);
@@ -743,7 +731,6 @@ START_TEST(reload_new_options_then_add)
 {
 	struct svc_dir d;
 	struct jobd_proc p;
-	json_t *m;
 	int fd, st;
 
 	svc_dir_init(&d);
@@ -758,17 +745,9 @@ START_TEST(reload_new_options_then_add)
 	ck_assert(log_has(&p, "plugin svcver: added"));
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
-	m = harness_call(fd, 1, "svcver", "{\"ms\":0}", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(m, "output"), "build")),
-	                 1);
-	json_decref(m);
-	m = harness_call(fd, 2, "echo", "2", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(fd, 1, "svcver", "{\"ms\":0}", 10000), -1,
+	              "build", 1);
+	expect_result(harness_call(fd, 2, "echo", "2", 10000), -1, NULL, 0);
 	close(fd);
 	st = harness_stop(&p, SIGTERM, 10000);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -782,7 +761,6 @@ START_TEST(reload_broken_replacement_keeps_plugin)
 	struct svc_dir d;
 	struct jobd_proc p;
 	char src[512];
-	json_t *m;
 	int fd, st;
 
 	svc_dir_init(&d);
@@ -796,13 +774,8 @@ START_TEST(reload_broken_replacement_keeps_plugin)
 	ck_assert(log_has(&p, "plugin svcver: keeping the running instance"));
 	fd = harness_connect(&p);
 	ck_assert_int_ge(fd, 0);
-	m = harness_call(fd, 1, "svcver", "{\"ms\":0}", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(m, "output"), "build")),
-	                 1);
-	json_decref(m);
+	expect_result(harness_call(fd, 1, "svcver", "{\"ms\":0}", 10000), -1,
+	              "build", 1);
 	close(fd);
 	st = harness_stop(&p, SIGTERM, 10000);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -820,7 +793,6 @@ START_TEST(reload_opens_and_closes_listeners)
 	struct jobd_proc p;
 	uint16_t first = free_port(), second;
 	char yaml[128];
-	json_t *m;
 	int a, b, st;
 
 	do
@@ -844,15 +816,9 @@ START_TEST(reload_opens_and_closes_listeners)
 	p.port = second;
 	b = harness_connect(&p);
 	ck_assert_int_ge(b, 0);
-	m = harness_call(b, 1, "echo", "1", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(b, 1, "echo", "1", 10000), -1, NULL, 0);
 	/* Accepted before its listener closed: still served. */
-	m = harness_call(a, 2, "echo", "2", 10000);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_str_eq(msg_type(m), "result");
-	json_decref(m);
+	expect_result(harness_call(a, 2, "echo", "2", 10000), -1, NULL, 0);
 	close(a);
 	close(b);
 	st = harness_stop(&p, SIGTERM, 10000);
