@@ -10,6 +10,11 @@
 #define JOBD_DAEMON_CQ_H
 
 #include <pthread.h>
+#include <stddef.h>
+
+/* The struct an item is embedded in, from a pointer to the item. */
+#define container_of(ptr, type, member)                                        \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 enum cq_kind {
 	CQ_JOB_DONE = 1, /* the item is embedded in a struct job */

@@ -19,9 +19,6 @@
 #include "daemon/store.h"
 #include "wire/message.h"
 
-#define container_of(ptr, type, member)                                        \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 #define N_BUCKETS 1024u /* power of two */
 /* Recovered jobs that found their queue full try again this often. */
 #define BACKLOG_RETRY_MS 100

@@ -18,9 +18,6 @@
 #include "wire/message.h"
 #include "jobd-build.h"
 
-#define container_of(ptr, type, member)                                        \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 static void dispatch_hello(struct conn *c, struct msg *m)
 {
 	json_t *reply;

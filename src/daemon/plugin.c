@@ -24,9 +24,6 @@
  * progress() in its inner loop without flooding anyone. */
 #define PROGRESS_INTERVAL_NS (100ull * 1000000ull)
 
-#define container_of(ptr, type, member)                                        \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 static char *strdup_printf(const char *fmt, ...) JOBD_PRINTF(1, 2);
 static char *strdup_printf(const char *fmt, ...)
 {

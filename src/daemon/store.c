@@ -18,7 +18,9 @@
 
 #include <jobd/error.h>
 
+#include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/provenance.h"
 
 #define SCHEMA_VERSION 1
 /* Cleanup runs every ttl/4, clamped to this range. */
@@ -188,22 +190,6 @@ void store_new_id(char id[STORE_ID_LEN + 1])
 		id[2 * i + 1] = hex[b[i] & 15];
 	}
 	id[STORE_ID_LEN] = '\0';
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void store_rec_fini(struct store_rec *r)
@@ -391,7 +377,7 @@ static int run_finish(struct store *s, struct store_req *r)
 
 	sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, job_state_name(j->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, j->finished_ms ? j->finished_ms : now_ms());
+	sqlite3_bind_int64(st, 3, j->finished_ms ? j->finished_ms : wall_ms());
 	bind_opt_text(st, 4, j->code);
 	bind_opt_text(st, 5, j->message);
 	bind_json(st, 6, j->output);
@@ -588,7 +574,7 @@ static void cleanup(struct store *s)
 
 	/* A reload may change the limits while we run: read them once. */
 	pthread_mutex_lock(&s->lock);
-	cut = now_ms() - (int64_t)s->ttl_ms;
+	cut = wall_ms() - (int64_t)s->ttl_ms;
 	budget = s->budget;
 	pthread_mutex_unlock(&s->lock);
 
@@ -618,19 +604,20 @@ static void *store_main(void *arg)
 {
 	struct store *s = arg;
 	struct store_req *batch, **tailp;
-	uint64_t next_cleanup = mono_ms() + 200, now;
+	uint64_t next_cleanup = (monotonic_ns() / 1000000u) + 200, now;
 	struct timespec ts;
 	int n;
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		while (!s->head && !s->stopping) {
-			now = mono_ms();
+			now = (monotonic_ns() / 1000000u);
 			if (now >= next_cleanup || s->cleanup_asked) {
 				pthread_mutex_unlock(&s->lock);
 				cleanup(s);
 				pthread_mutex_lock(&s->lock);
-				next_cleanup = mono_ms() + s->cleanup_every_ms;
+				next_cleanup = (monotonic_ns() / 1000000u) +
+				               s->cleanup_every_ms;
 				if (s->cleanup_asked) {
 					s->cleanup_asked = false;
 					s->cleanups_done++;
