@@ -43,6 +43,8 @@ struct pool {
 	struct job *head, *tail;
 	uint32_t queued;
 	uint32_t running;
+	uint32_t sleeping;    /* workers in pthread_cond_wait */
+	uint32_t wakes_due;   /* of them, signalled and not yet up */
 	uint32_t fixed_bound; /* 0: auto */
 	uint64_t target_delay_ns;
 	bool stopping;
@@ -108,8 +110,13 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->head && !p->stopping && !w->retire)
+		while (!p->head && !p->stopping && !w->retire) {
+			p->sleeping++;
 			pthread_cond_wait(&p->more, &p->lock);
+			p->sleeping--;
+			if (p->wakes_due)
+				p->wakes_due--;
+		}
 		if (w->retire || (!p->head && p->stopping))
 			break;
 		j = p->head;
@@ -220,6 +227,7 @@ fail:
 int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 {
 	uint32_t bound;
+	bool wake;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
@@ -254,8 +262,15 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 	p->tail = j;
 	j->queued = true;
 	p->queued++;
-	pthread_cond_signal(&p->more);
+	/* Wake one sleeper per job not already covered by a wake on its
+	 * way, and after unlocking: signalled under the lock, the worker
+	 * wakes only to block on the mutex we hold, a second futex wake. */
+	wake = p->sleeping > p->wakes_due;
+	if (wake)
+		p->wakes_due++;
 	pthread_mutex_unlock(&p->lock);
+	if (wake)
+		pthread_cond_signal(&p->more);
 	return 0;
 }
 

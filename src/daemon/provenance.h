@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 #define SHA256_HEX_LEN 64
+/* strlen("2026-01-02T03:04:05.678Z") */
+#define ISO8601_LEN 24
 
 struct provenance {
 	const char *plugin;        /* borrowed */
@@ -56,7 +58,7 @@ char *provenance_static_text(const struct provenance *pv);
 
 /*
  * The same object as provenance_json, written straight as compact JSON
- * text: the per-job members (all plain ASCII) by snprintf, then
+ * text: the per-job members (all plain ASCII) digit by digit, then
  * static_text. On the hot path of every call this saves building and
  * dumping a jansson object. Returns the length, or -1 if size is too small.
  */
