@@ -12,13 +12,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <systemd/sd-daemon.h>
+#include <systemd/sd-daemon.h> /* sd_watchdog_enabled */
 
 #include "daemon/conn.h"
 #include "daemon/detached.h"
 #include "daemon/dispatch.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/plugin.h"
 #include "daemon/pool.h"
 #include "daemon/reload.h"
@@ -30,6 +31,8 @@
 /* At exit, how long stopped jobs may take to return before we leave their
  * plugin loaded rather than hang joining its workers. */
 #define STOP_GRACE_MS 2000
+/* How long the last notifications (STOPPING=1) may take at exit. */
+#define NOTIFY_STOP_MS 1000
 
 /* --- plugins ------------------------------------------------------------- */
 
@@ -193,15 +196,18 @@ static void jobd_notify_status(struct jobd *jd)
 	char line[256];
 
 	jobd_status_line(jd, line, sizeof(line));
-	sd_notifyf(0, "STATUS=%s", line);
+	notifier_sendf(jd->notifier, "STATUS=%s", line);
 }
 
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
-	/* Sent from the loop: if the loop is stuck, pings stop and systemd
+	struct jobd *jd = arg;
+	char line[256];
+
+	/* Queued from the loop: if the loop is stuck, pings stop and systemd
 	 * restarts us, which is the point. The status rides along. */
-	sd_notify(0, "WATCHDOG=1");
-	jobd_notify_status(arg);
+	jobd_status_line(jd, line, sizeof(line));
+	notifier_sendf(jd->notifier, "WATCHDOG=1\nSTATUS=%s", line);
 }
 
 static int jobd_watchdog_start(struct jobd *jd)
@@ -297,7 +303,7 @@ static void jobd_begin_drain(struct jobd *jd)
 	jd->draining = true;
 	/* Queued detached jobs wait in the store for the next start. */
 	detached_drain(jd);
-	sd_notify(0, "STOPPING=1");
+	notifier_send(jd->notifier, "STOPPING=1");
 	log_notice("shutting down: no new calls; waiting up to %llu ms for "
 	           "running jobs",
 	           (unsigned long long)ms);
@@ -400,6 +406,9 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	if (!jd->base)
 		return -ENOMEM;
 	jobd_apply_timeouts(jd, cfg);
+	rc = notifier_start(&jd->notifier);
+	if (rc < 0)
+		return rc;
 
 	rc = cq_init(&jd->done);
 	if (rc < 0)
@@ -442,7 +451,7 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	log_notice("jobd %s ready on %s with %zu plugin(s)", JOBD_VERSION,
 	           addrs, jd->n_plugins);
 	/* Only now: the listeners are bound and the plugins loaded. */
-	sd_notify(0, "READY=1");
+	notifier_send(jd->notifier, "READY=1");
 	jobd_notify_status(jd);
 	return 0;
 }
@@ -470,6 +479,10 @@ void jobd_fini(struct jobd *jd)
 	unsigned waited;
 	bool stuck = false;
 
+	/* STOPPING=1 went out when the drain began; give the manager a
+	 * moment to take it, but never hang on a socket nobody reads. */
+	notifier_stop(jd->notifier, NOTIFY_STOP_MS);
+	jd->notifier = NULL;
 	server_close(jd);
 	if (jd->base)
 		conn_foreach(jd, abort_conn, NULL);

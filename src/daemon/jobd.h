@@ -41,6 +41,7 @@ struct jobd {
 	int signal_fd;
 	struct event *watchdog_ev;
 	struct event *drain_ev;
+	struct notifier *notifier; /* sd_notify, off the loop (notify.h) */
 
 	struct detached *detached; /* detached jobs and the job store */
 

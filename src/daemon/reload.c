@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <systemd/sd-daemon.h>
 
 #include "daemon/conn.h"
 #include "daemon/detached.h"
 #include "daemon/jobd.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/plugin.h"
 #include "daemon/server.h"
 
@@ -170,15 +170,15 @@ int jobd_reload(struct jobd *jd)
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	           (unsigned long long)ts.tv_sec * 1000000ull +
-	                   (unsigned long long)ts.tv_nsec / 1000ull);
+	notifier_sendf(jd->notifier, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	               (unsigned long long)ts.tv_sec * 1000000ull +
+	                       (unsigned long long)ts.tv_nsec / 1000ull);
 	log_notice("reloading %s", jd->config_path);
 	rc = config_load(jd->config_path, &cfg, &error);
 	if (rc < 0) {
 		log_error("reload: %s; keeping the running config", error);
 		free(error);
-		sd_notify(0, "READY=1");
+		notifier_send(jd->notifier, "READY=1");
 		return rc;
 	}
 	if (jd->log_level_override < 0)
@@ -200,6 +200,6 @@ int jobd_reload(struct jobd *jd)
 	config_free(old);
 	jobd_status_line(jd, status, sizeof(status));
 	log_notice("reloaded: %s", status);
-	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+	notifier_sendf(jd->notifier, "READY=1\nSTATUS=%s", status);
 	return 0;
 }

@@ -312,6 +312,36 @@ START_TEST(notify_sequence)
 }
 END_TEST
 
+/* A service manager that stops reading NOTIFY_SOCKET: the socket's queue
+ * fills (net.unix.max_dgram_qlen, 10 on Debian) within a few pings, and a
+ * blocking sd_notify on the loop would then stall every client. jobd must
+ * go on answering and still stop on SIGTERM. */
+START_TEST(notify_socket_not_read)
+{
+	/* A ping (with its status) every 25 ms: hundreds unread in 3 s. */
+	struct harness_opts o = {.env = {"WATCHDOG_USEC=50000"}};
+	struct jobd_proc p;
+	uint64_t t0;
+	int fd, i, st;
+
+	ck_assert_int_eq(harness_start(&p, &o), 0);
+	sleep_ms(3000); /* read nothing */
+	fd = harness_connect(&p);
+	ck_assert_int_ge(fd, 0);
+	for (i = 1; i <= 20; i++)
+		expect_result(harness_call(fd, i, "echo", "{\"n\":1}", 10000),
+		              i, "n", 1);
+	close(fd);
+	t0 = harness_now_ms();
+	st = harness_stop(&p, SIGTERM, 20000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	              "status %d after SIGTERM", st);
+	/* notifier_stop gives the last messages 1 s; generous for valgrind */
+	ck_assert_msg(harness_now_ms() - t0 < 15000, "stop took %llu ms",
+	              (unsigned long long)(harness_now_ms() - t0));
+}
+END_TEST
+
 /* --- socket activation --------------------------------------------------- */
 
 static uint16_t free_port(void)
@@ -834,6 +864,7 @@ static Suite *service_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, notify_sequence);
+	tcase_add_test(tc, notify_socket_not_read);
 	tcase_add_test(tc, socket_activation);
 	tcase_add_test(tc, reload_under_load);
 	tcase_add_test(tc, reload_broken_config_keeps_serving);
