@@ -111,6 +111,42 @@ START_TEST(test_text_too_small)
 }
 END_TEST
 
+/* The input's hash is over its canonical text, whether that fits the
+ * stack buffer or not, and key order does not change it. */
+START_TEST(test_input_hash)
+{
+	char want[SHA256_HEX_LEN + 1], got[SHA256_HEX_LEN + 1];
+	size_t sizes[] = {0, 10, 4080, 4096, 4097, 100000};
+	json_t *a, *b;
+	char *big, *text;
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		big = malloc(sizes[i] + 1);
+		ck_assert_ptr_nonnull(big);
+		memset(big, 'x', sizes[i]);
+		big[sizes[i]] = '\0';
+		a = json_pack("{ss si}", "z", big, "a", 1);
+		text = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT |
+		                             JSON_ENCODE_ANY);
+		ck_assert_int_eq(sha256_hex(text, strlen(text), want), 0);
+		ck_assert_int_eq(sha256_json_hex(a, got), 0);
+		ck_assert_str_eq(got, want);
+		b = json_pack("{si ss}", "a", 1, "z", big);
+		ck_assert_int_eq(sha256_json_hex(b, got), 0);
+		ck_assert_str_eq(got, want);
+		json_decref(a);
+		json_decref(b);
+		free(text);
+		free(big);
+	}
+	/* the SHA-256 of "abc" (FIPS 180-2) */
+	ck_assert_int_eq(sha256_hex("abc", 3, got), 0);
+	ck_assert_str_eq(got, "ba7816bf8f01cfea414140de5dae2223"
+	                      "b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
 static Suite *provenance_suite(void)
 {
 	Suite *s = suite_create("provenance");
@@ -119,6 +155,7 @@ static Suite *provenance_suite(void)
 	tcase_add_test(tc, test_text_matches_object);
 	tcase_add_test(tc, test_time_digits);
 	tcase_add_test(tc, test_text_too_small);
+	tcase_add_test(tc, test_input_hash);
 	suite_add_tcase(s, tc);
 	return s;
 }
