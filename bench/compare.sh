@@ -11,7 +11,7 @@
 # Everything listens on 127.0.0.1 on ports of its own (env JOBD_PORT,
 # REDIS_PORT, GEARMAN_PORT); everything started here is stopped here, by
 # pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
-# figure is the median over rounds, 3), WORKERS (echo workers, nproc - 1),
+# figure is the median over rounds, 5), WORKERS (echo workers, nproc - 1),
 # IDLE (idle connections, 10000), JOBD_BIN (another jobd binary to run,
 # e.g. an older build), KEEP=1 keeps the temp dir.
 set -uo pipefail
@@ -21,7 +21,7 @@ JOBD_PORT=${JOBD_PORT:-27878}
 REDIS_PORT=${REDIS_PORT:-26379}
 GEARMAN_PORT=${GEARMAN_PORT:-24730}
 DURATION=${DURATION:-3}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 IDLE=${IDLE:-10000}
 NPROC=$(nproc)
 WORKERS=${WORKERS:-$((NPROC > 1 ? NPROC - 1 : 1))}
@@ -150,6 +150,17 @@ done
 m() { median ${R[$1]:-0}; }
 mp() { median ${P[$1]:-0}; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+# Median over rounds of a/b within each round: the two ran seconds apart,
+# so a machine that drifts between rounds moves both alike.
+pratio() {
+	paste -d' ' <(tr -s ' ' '\n' <<<"${R[$1]:-}" | sed '/^$/d') \
+		<(tr -s ' ' '\n' <<<"${R[$2]:-}" | sed '/^$/d') |
+		awk '$2 > 0 {printf "%.4f\n", $1 / $2}' | sort -g |
+		awk '{v[NR]=$1} END {if (NR) printf "%.2f", v[int((NR+1)/2)]; else print "-"}'
+}
+row() { # label, a, b, target
+	printf '%-44s %9s %9s %8s\n' "$1" "$(ratio "$(m "$2")" "$(m "$3")")" "$(pratio "$2" "$3")" "$4"
+}
 
 printf '%-44s %12s %10s\n' "closed loop, 50 conns, 64 B" "req/s" "p99 us"
 for d in 1 16; do
@@ -162,15 +173,18 @@ for d in 1 16; do
 		"gearmand + 4 C workers, gm-load D=$d" "$(m gearman_d$d)" "$(mp gearman_d$d)"
 done
 echo
-echo "ratios                                         measured   target"
+printf '%-44s %9s %9s %8s\n' "ratios: of the medians; paired:" "medians" "paired" "target"
+echo "(paired: the median of the ratios within each round)"
 if [ $have_redis = 1 ]; then
-	printf '%-44s %9s %8s\n' "D=1  jobd / redis-benchmark -P 1" "$(ratio "$(m jobd_d1)" "$(m redis_p1)")" ">= 0.80"
-	printf '%-44s %9s %8s\n' "D=1  jobd / redis (same client)" "$(ratio "$(m jobd_d1)" "$(m redisresp_d1)")" "-"
-	printf '%-44s %9s %8s\n' "D=16 jobd / redis-benchmark -P 16" "$(ratio "$(m jobd_d16)" "$(m redis_p16)")" ">= 0.35"
-	printf '%-44s %9s %8s\n' "D=16 jobd / redis (same client)" "$(ratio "$(m jobd_d16)" "$(m redisresp_d16)")" "-"
+	row "D=1  jobd / redis-benchmark -P 1" jobd_d1 redis_p1 ">= 0.80"
+	row "D=1  jobd / redis (same client)" jobd_d1 redisresp_d1 "-"
+	row "D=16 jobd / redis-benchmark -P 16" jobd_d16 redis_p16 ">= 0.35"
+	row "D=16 jobd / redis (same client)" jobd_d16 redisresp_d16 "-"
 fi
-[ $have_gearman = 1 ] && printf '%-44s %9s %8s\n' "D=1  jobd / gearmand" "$(ratio "$(m jobd_d1)" "$(m gearman_d1)")" ">= 3"
-[ $have_gearman = 1 ] && printf '%-44s %9s %8s\n' "D=16 jobd / gearmand" "$(ratio "$(m jobd_d16)" "$(m gearman_d16)")" "-"
+if [ $have_gearman = 1 ]; then
+	row "D=1  jobd / gearmand" jobd_d1 gearman_d1 ">= 3"
+	row "D=16 jobd / gearmand" jobd_d16 gearman_d16 "-"
+fi
 echo
 
 # --- open loop at half of jobd's peak ---------------------------------------------
