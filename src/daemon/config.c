@@ -474,6 +474,7 @@ static const struct field limit_fields[] = {
          DURATION_MAX_MS},
         LIMIT(max_output_buffer, F_SIZE, KIB, TIB),
         LIMIT(max_input_buffer, F_SIZE, KIB, TIB),
+        LIMIT(max_queued_input, F_SIZE, KIB, TIB),
         {"shutdown_timeout", F_DURATION,
          offsetof(struct config_limits, shutdown_timeout_ms), 8, 1,
          DURATION_MAX_MS},
@@ -484,17 +485,10 @@ static const struct field limit_fields[] = {
 };
 
 static const char *const limit_keys[] = {
-        "max_connections",
-        "max_frame_size",
-        "max_inflight_per_connection",
-        "idle_timeout",
-        "frame_timeout",
-        "max_output_buffer",
-        "max_input_buffer",
-        "shutdown_timeout",
-        "result_ttl",
-        "result_budget",
-        NULL,
+        "max_connections",  "max_frame_size",   "max_inflight_per_connection",
+        "idle_timeout",     "frame_timeout",    "max_output_buffer",
+        "max_input_buffer", "max_queued_input", "shutdown_timeout",
+        "result_ttl",       "result_budget",    NULL,
 };
 
 static void store(void *base, const struct field *f, uint64_t v)
@@ -1302,6 +1296,7 @@ int config_defaults(struct config *c)
 	c->limits.frame_timeout_ms = 30 * SEC_MS;
 	c->limits.max_output_buffer = 64 * MIB;
 	c->limits.max_input_buffer = GIB;
+	c->limits.max_queued_input = GIB;
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;

@@ -39,6 +39,11 @@ struct config_limits {
 	 * it a connection that begins another frame is closed (too_large).
 	 * Default 1 GiB. */
 	uint64_t max_input_buffer;
+	/* Request bytes of the calls accepted and not yet answered, all
+	 * connections and plugins together: past it a call gets busy. A
+	 * queue bound counts jobs; this bounds the memory they hold.
+	 * Default 1 GiB. */
+	uint64_t max_queued_input;
 	uint64_t shutdown_timeout_ms; /* default 30 s */
 	uint64_t result_ttl_ms;       /* default 7 days */
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */

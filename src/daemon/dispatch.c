@@ -2,6 +2,7 @@
 #include "daemon/dispatch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,49 @@ static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		job_free(j); /* never started: nothing will come back */
 }
 
+/* busy, with the hint in retry_after_ms and in the text. */
+static void send_busy(struct conn *c, int64_t id, uint64_t retry_ms,
+                      const char *why)
+{
+	json_t *e = msg_error(true, id, JOBD_E_BUSY, "");
+	char text[300];
+
+	if (!e)
+		return;
+	snprintf(text, sizeof(text), "%s; retry after %llu ms", why,
+	         (unsigned long long)retry_ms);
+	json_object_set_new(e, "message", json_string(text));
+	json_object_set_new(e, "retry_after_ms",
+	                    json_integer((json_int_t)retry_ms));
+	conn_send_msg(c, e);
+}
+
+/* Refuses a call whose request bytes would pass limits.max_queued_input,
+ * and charges an admitted one to j->input_bytes. True if admitted. */
+static bool admit_input(struct conn *c, struct msg *m, struct plugin *p)
+{
+	struct jobd *jd = c->jd;
+	uint64_t max = jd->cfg->limits.max_queued_input;
+	char why[200];
+
+	if (m->size > max) {
+		conn_send_error(c, true, m->id, JOBD_E_TOO_LARGE,
+		                "request of %zu bytes is over max_queued_input "
+		                "%llu",
+		                m->size, (unsigned long long)max);
+		return false;
+	}
+	if (jd->input_queued + m->size > max) {
+		snprintf(why, sizeof(why),
+		         "jobd holds its limit of accepted requests "
+		         "(max_queued_input, %llu bytes)",
+		         (unsigned long long)max);
+		send_busy(c, m->id, pool_retry_after_ms(p->pool), why);
+		return false;
+	}
+	return true;
+}
+
 static void dispatch_call(struct conn *c, struct msg *m)
 {
 	struct jobd *jd = c->jd;
@@ -95,6 +139,8 @@ static void dispatch_call(struct conn *c, struct msg *m)
 		        (long long)m->id);
 		return;
 	}
+	if (!admit_input(c, m, p))
+		return;
 	j = job_new(p, json_incref(m->input));
 	/* The job must hold the only reference: the message's root is freed
 	 * on this thread while a worker may already read the input. */
@@ -108,6 +154,8 @@ static void dispatch_call(struct conn *c, struct msg *m)
 	j->req_id = m->id;
 	j->owner = c;
 	j->jd = jd;
+	j->input_bytes = m->size;
+	jd->input_queued += m->size;
 	timeout_ms = p->timeout_ms;
 	if (m->timeout_ms > 0 &&
 	    (!timeout_ms || (uint64_t)m->timeout_ms < timeout_ms))
@@ -135,16 +183,11 @@ static void dispatch_call(struct conn *c, struct msg *m)
 		return;
 	conn_untrack_job(c, j);
 	if (rc == -EBUSY) {
-		json_t *e = msg_error(true, m->id, JOBD_E_BUSY, "");
-		char text[200];
+		char why[120];
 
-		snprintf(text, sizeof(text),
-		         "plugin \"%s\" has a full queue; retry after %llu ms",
-		         m->plugin, (unsigned long long)retry_ms);
-		json_object_set_new(e, "message", json_string(text));
-		json_object_set_new(e, "retry_after_ms",
-		                    json_integer((json_int_t)retry_ms));
-		conn_send_msg(c, e);
+		snprintf(why, sizeof(why), "plugin \"%s\" has a full queue",
+		         m->plugin);
+		send_busy(c, m->id, retry_ms, why);
 	} else {
 		conn_send_error(c, true, m->id, JOBD_E_SHUTTING_DOWN,
 		                "plugin \"%s\" is stopping", m->plugin);

@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/jobd.h"
 #include "daemon/plugin.h"
 #include "daemon/provenance.h"
 
@@ -42,6 +43,8 @@ void job_free(struct job *j)
 		return;
 	if (j->deadline_ev)
 		event_free(j->deadline_ev);
+	if (j->input_bytes)
+		j->jd->input_queued -= j->input_bytes;
 	json_decref(j->input);
 	json_decref(j->output);
 	json_decref(j->provenance);

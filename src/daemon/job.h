@@ -36,6 +36,9 @@ struct job {
 	uint32_t conn_gen; /* 0: nobody waits on a connection */
 	int64_t req_id;
 	json_t *input; /* a reference */
+	/* Request bytes counted in jd->input_queued (limits.max_queued_input)
+	 * while the job lives; job_free gives them back. Loop only. */
+	uint64_t input_bytes;
 	uint64_t t_queued_ns;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
 

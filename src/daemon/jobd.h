@@ -60,6 +60,7 @@ struct jobd {
 
 	uint64_t started_ns;
 	uint64_t input_reserved; /* frame bodies held, all connections */
+	uint64_t input_queued;   /* request bytes of accepted calls */
 	uint64_t conns_total;
 	uint64_t conns_refused;
 

@@ -78,6 +78,29 @@ static uint32_t pool_bound_locked(const struct pool *p)
 	return (uint32_t)b;
 }
 
+/* When what is queued now will have run: the queue's own delay, about the
+ * target for an auto bound. Multiplied in ns, so that sub-millisecond
+ * service times do not round the hint down to nothing. */
+static uint64_t pool_retry_after_locked(const struct pool *p)
+{
+	uint64_t ms =
+	        p->service_ewma_ns *
+	        (p->queued / (p->want_workers ? p->want_workers : 1) + 1) /
+	        1000000ull;
+
+	return ms ? ms : 1;
+}
+
+uint64_t pool_retry_after_ms(struct pool *p)
+{
+	uint64_t ms;
+
+	pthread_mutex_lock(&p->lock);
+	ms = pool_retry_after_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	return ms;
+}
+
 static void queue_remove_locked(struct pool *p, struct job *j)
 {
 	if (j->q_prev)
@@ -237,19 +260,8 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 	bound = pool_bound_locked(p);
 	if (p->queued >= bound) {
 		p->busy_count++;
-		if (retry_after_ms) {
-			/* When what is queued now will have run: the queue's
-			 * own delay, about the target for an auto bound.
-			 * Multiplied in ns, so that sub-millisecond service
-			 * times do not round the hint down to nothing. */
-			uint64_t ms =
-			        p->service_ewma_ns *
-			        (p->queued / (p->want_workers ? p->want_workers
-			                                      : 1) +
-			         1) /
-			        1000000ull;
-			*retry_after_ms = ms ? ms : 1;
-		}
+		if (retry_after_ms)
+			*retry_after_ms = pool_retry_after_locked(p);
 		pthread_mutex_unlock(&p->lock);
 		return -EBUSY;
 	}

@@ -50,6 +50,10 @@ int pool_new(const char *name, unsigned workers, uint32_t bound,
  * -ESHUTDOWN: the pool is stopping. */
 int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms);
 
+/* The retry_after_ms hint pool_submit gives when it says busy: about how
+ * long the queue now takes to run (at least 1). */
+uint64_t pool_retry_after_ms(struct pool *p);
+
 /* Loop thread. If j is still waiting in the queue, removes it and returns
  * true: ownership is back with the caller. False: a worker has it. */
 bool pool_unqueue(struct pool *p, struct job *j);

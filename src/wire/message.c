@@ -550,6 +550,8 @@ int msg_parse(const char *body, size_t len, enum msg_from from, struct msg *out,
 	}
 	rc = msg_validate(root, from, out, err);
 	json_decref(root);
+	if (rc == 0)
+		out->size = len;
 	return rc;
 }
 

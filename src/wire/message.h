@@ -60,6 +60,7 @@ enum msg_type {
 struct msg {
 	enum msg_type type;
 	json_t *root;
+	size_t size; /* bytes of the frame body it was parsed from */
 
 	bool has_id;
 	int64_t id;

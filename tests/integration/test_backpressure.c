@@ -592,6 +592,97 @@ START_TEST(overload_three_times_capacity)
 }
 END_TEST
 
+/* --- limits.max_queued_input: bytes, not jobs --------------------------- */
+
+/* A call of sleep {"ms": ms, "pad": "ppp..."} whose frame body is `size`
+ * bytes long. */
+static int send_padded(int fd, int64_t id, unsigned ms, size_t size)
+{
+	char head[160], *text;
+	int n, rc;
+
+	n = snprintf(head, sizeof(head),
+	             "{\"type\":\"call\",\"id\":%lld,\"plugin\":\"sleep\","
+	             "\"input\":{\"ms\":%u,\"pad\":\"",
+	             (long long)id, ms);
+	ck_assert_uint_gt(size, (size_t)n + 4);
+	text = malloc(size + 1);
+	ck_assert_ptr_nonnull(text);
+	memcpy(text, head, (size_t)n);
+	memset(text + n, 'p', size - (size_t)n - 3);
+	memcpy(text + size - 3, "\"}}", 4);
+	rc = harness_send_text(fd, text);
+	free(text);
+	return rc;
+}
+
+/* The queue bound admits 100 jobs, but the requests' bytes stop at 64 KiB:
+ * six 10 000-byte calls fit, the seventh gets busy with a hint, a small
+ * call still fits, one that alone is over the limit gets too_large on a
+ * connection that goes on, and cancelling gives the bytes back. */
+START_TEST(queued_input_budget)
+{
+	enum { BIG = 10000 };
+	json_t *m;
+	int fd, i;
+
+	start("limits:\n  max_queued_input: 64KiB\n"
+	      "plugins:\n  sleep:\n    workers: 1\n    queue_bound: 100\n");
+	fd = harness_connect(&proc);
+	ck_assert_int_ge(fd, 0);
+	for (i = 1; i <= 6; i++)
+		ck_assert_int_eq(send_padded(fd, i, 30000, BIG), 0);
+	ck_assert_int_eq(send_padded(fd, 7, 30000, BIG), 0);
+	m = harness_recv_answer(fd, 10000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(harness_error_code(m), "busy");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 7);
+	ck_assert_int_gt(
+	        json_integer_value(json_object_get(m, "retry_after_ms")), 0);
+	ck_assert_ptr_nonnull(
+	        strstr(json_string_value(json_object_get(m, "message")),
+	               "max_queued_input"));
+	json_decref(m);
+
+	/* 60 000 of 65 536 bytes held: a small call still fits. */
+	m = harness_call(fd, 8, "echo", "\"small\"", 10000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(harness_error_code(m), "");
+	json_decref(m);
+
+	/* Over the whole budget alone: retrying would never help. */
+	ck_assert_int_eq(send_padded(fd, 9, 0, 70000), 0);
+	m = harness_recv_answer(fd, 10000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(harness_error_code(m), "too_large");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 9);
+	json_decref(m);
+
+	/* Cancel the six: their bytes come back and a big call fits. */
+	for (i = 1; i <= 6; i++) {
+		char text[80];
+
+		snprintf(text, sizeof(text), "{\"type\":\"cancel\",\"id\":%d}",
+		         i);
+		ck_assert_int_eq(harness_send_text(fd, text), 0);
+	}
+	for (i = 1; i <= 6; i++) {
+		m = harness_recv_answer(fd, 10000);
+		ck_assert_ptr_nonnull(m);
+		ck_assert_str_eq(harness_error_code(m), "cancelled");
+		json_decref(m);
+	}
+	ck_assert_int_eq(send_padded(fd, 10, 0, BIG), 0);
+	m = harness_recv_answer(fd, 10000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(harness_error_code(m), "");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 10);
+	json_decref(m);
+	close(fd);
+	stop();
+}
+END_TEST
+
 static Suite *backpressure_suite(void)
 {
 	Suite *s = suite_create("backpressure");
@@ -603,6 +694,7 @@ static Suite *backpressure_suite(void)
 	tcase_add_test(tc, auto_fast_plugin_admits_burst);
 	tcase_add_test(tc, auto_slow_plugin_keeps_delay_near_target);
 	tcase_add_test(tc, overload_three_times_capacity);
+	tcase_add_test(tc, queued_input_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
