@@ -15,20 +15,21 @@ extern "C" {
 
 enum jobd_error {
 	JOBD_OK = 0,
-	JOBD_E_BAD_FRAME = 1,           /* framing broken; the server closes */
-	JOBD_E_TOO_LARGE = 2,           /* frame over max_frame_size; closes */
-	JOBD_E_BAD_JSON = 3,            /* frame body is not valid UTF-8 JSON */
-	JOBD_E_BAD_REQUEST = 4,         /* missing/ill-typed field, bad input */
-	JOBD_E_UNKNOWN_TYPE = 5,        /* `type` is not a known message */
+	JOBD_E_BAD_FRAME = 1,    /* framing broken; the server closes */
+	JOBD_E_TOO_LARGE = 2,    /* frame over max_frame_size (closes), or a
+	                            call over max_queued_input */
+	JOBD_E_BAD_JSON = 3,     /* frame body is not valid UTF-8 JSON */
+	JOBD_E_BAD_REQUEST = 4,  /* missing/ill-typed field, bad input */
+	JOBD_E_UNKNOWN_TYPE = 5, /* `type` is not a known message */
 	JOBD_E_UNSUPPORTED_VERSION = 6, /* hello asked for a version we lack */
 	JOBD_E_DUPLICATE_ID = 7,        /* id already in flight on this conn */
 	JOBD_E_UNKNOWN_PLUGIN = 8,      /* no loaded plugin of that name */
-	JOBD_E_BUSY = 9,                /* the plugin's queue is full */
-	JOBD_E_TIMEOUT = 10,            /* the job's deadline passed */
-	JOBD_E_CANCELLED = 11,          /* cancelled by a client */
-	JOBD_E_PLUGIN_FAILED = 12,      /* the plugin reported a failure */
-	JOBD_E_SHUTTING_DOWN = 13,      /* the server is draining */
-	JOBD_E_NOT_FOUND = 14,          /* no job with that id */
+	JOBD_E_BUSY = 9,           /* a full queue, or max_queued_input held */
+	JOBD_E_TIMEOUT = 10,       /* the job's deadline passed */
+	JOBD_E_CANCELLED = 11,     /* cancelled by a client */
+	JOBD_E_PLUGIN_FAILED = 12, /* the plugin reported a failure */
+	JOBD_E_SHUTTING_DOWN = 13, /* the server is draining */
+	JOBD_E_NOT_FOUND = 14,     /* no job with that id */
 	JOBD_E_TOO_MANY_CONNECTIONS = 15, /* max_connections reached; closes */
 	JOBD_E_INTERNAL = 16, /* a bug or resource failure in jobd */
 	JOBD_E_IDLE_TIMEOUT =
