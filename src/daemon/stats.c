@@ -32,12 +32,15 @@ json_t *stats_build(struct jobd *jd, bool has_id, int64_t id)
 		json_object_set_new(plugins, plugin_name(jd->plugins[i]),
 		                    stats_plugin(jd->plugins[i]));
 	msg = json_pack(
-	        "{ss sI s{sI sI sI sI} so}", "type", "stats", "uptime_ms",
+	        "{ss sI s{sI sI sI sI} s{sI sI} so}", "type", "stats",
+	        "uptime_ms",
 	        (json_int_t)((monotonic_ns() - jd->started_ns) / 1000000ull),
 	        "connections", "current", (json_int_t)jd->conns.count, "total",
 	        (json_int_t)jd->conns_total, "refused",
 	        (json_int_t)jd->conns_refused, "max",
-	        (json_int_t)jd->cfg->limits.max_connections, "plugins",
+	        (json_int_t)jd->cfg->limits.max_connections, "queued_input",
+	        "bytes", (json_int_t)jd->input_queued, "max",
+	        (json_int_t)jd->cfg->limits.max_queued_input, "plugins",
 	        plugins);
 	if (msg && has_id)
 		json_object_set_new(msg, "id", json_integer(id));

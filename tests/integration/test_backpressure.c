@@ -644,7 +644,27 @@ START_TEST(queued_input_budget)
 	               "max_queued_input"));
 	json_decref(m);
 
-	/* 60 000 of 65 536 bytes held: a small call still fits. */
+	/* 60 000 of 65 536 bytes held, and stats say so. */
+	{
+		int sfd = harness_connect(&proc);
+		json_t *q;
+
+		ck_assert_int_ge(sfd, 0);
+		ck_assert_int_eq(
+		        harness_send_text(sfd, "{\"type\":\"stats\",\"id\":1}"),
+		        0);
+		m = harness_recv(sfd, 5000);
+		close(sfd);
+		ck_assert_ptr_nonnull(m);
+		q = json_object_get(m, "queued_input");
+		ck_assert_int_eq(
+		        json_integer_value(json_object_get(q, "bytes")),
+		        6 * BIG);
+		ck_assert_int_eq(json_integer_value(json_object_get(q, "max")),
+		                 65536);
+		json_decref(m);
+	}
+	/* A small call still fits. */
 	m = harness_call(fd, 8, "echo", "\"small\"", 10000);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_str_eq(harness_error_code(m), "");
