@@ -275,12 +275,24 @@ static void conn_process_input(struct conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer_iovec v;
 	size_t used, len;
+	const char *whole;
+	uint32_t whole_len;
 	char *body;
 	int st;
 
 	while (!c->closing && !c->paused_inflight && !c->paused_output) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
 			break;
+		/* A whole frame in the buffer's first chunk is parsed where it
+		 * lies: no body to allocate and copy (most requests). */
+		if (!frame_decoder_mid_frame(&c->dec) &&
+		    (used = frame_whole_at(v.iov_base, v.iov_len,
+		                           c->dec.max_size, &whole,
+		                           &whole_len))) {
+			conn_handle_frame(c, whole, whole_len);
+			evbuffer_drain(in, used);
+			continue;
+		}
 		st = frame_decoder_feed(&c->dec, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
 		if (st == FRAME_READY) {

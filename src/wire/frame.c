@@ -37,6 +37,22 @@ static uint32_t get_be32(const uint8_t b[FRAME_HEADER_SIZE])
 	       (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
 
+size_t frame_whole_at(const void *data, size_t len, uint32_t max_size,
+                      const char **body, uint32_t *body_len)
+{
+	const uint8_t *p = data;
+	uint32_t n;
+
+	if (len < FRAME_HEADER_SIZE)
+		return 0;
+	n = get_be32(p);
+	if (n == 0 || n > max_size || len - FRAME_HEADER_SIZE < n)
+		return 0;
+	*body = (const char *)p + FRAME_HEADER_SIZE;
+	*body_len = n;
+	return FRAME_HEADER_SIZE + (size_t)n;
+}
+
 int frame_decoder_feed(struct frame_decoder *d, const void *data, size_t len,
                        size_t *used)
 {

@@ -55,6 +55,16 @@ int frame_decoder_feed(struct frame_decoder *d, const void *data, size_t len,
  * free()) and its length, and resets for the next frame. */
 char *frame_decoder_take(struct frame_decoder *d, size_t *len);
 
+/*
+ * If data begins with a whole frame of a length the decoder accepts
+ * (1..max_size), points *body at its body in place and returns how many
+ * bytes the frame spans (header and body); else returns 0, and the bytes
+ * go to frame_decoder_feed (which also refuses a bad length). Lets a
+ * reader whose buffer holds whole frames parse them without a copy.
+ */
+size_t frame_whole_at(const void *data, size_t len, uint32_t max_size,
+                      const char **body, uint32_t *body_len);
+
 /* True once at least one byte of a frame has arrived and the frame is not
  * complete: the frame deadline is running. */
 bool frame_decoder_mid_frame(const struct frame_decoder *d);

@@ -118,6 +118,37 @@ static uint64_t rng_next(uint64_t *st)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* frame_whole_at finds a whole frame in place, and leaves everything else
+ * (partial, empty, too large) to the decoder. */
+START_TEST(test_whole_at)
+{
+	uint8_t buf[64];
+	const char *body = NULL;
+	uint32_t n = 0;
+
+	frame_put_header(buf, 5);
+	memcpy(buf + 4, "hello", 5);
+	frame_put_header(buf + 9, 2);
+	memcpy(buf + 13, "{}", 2);
+	ck_assert_uint_eq(frame_whole_at(buf, 15, 100, &body, &n), 9);
+	ck_assert_uint_eq(n, 5);
+	ck_assert(body == (const char *)buf + 4);
+	ck_assert_uint_eq(frame_whole_at(buf + 9, 6, 100, &body, &n), 6);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_mem_eq(body, "{}", 2);
+	/* not yet whole: every shorter prefix */
+	for (size_t len = 0; len < 9; len++)
+		ck_assert_uint_eq(frame_whole_at(buf, len, 100, &body, &n), 0);
+	/* over max_size, or empty: the decoder's to refuse */
+	ck_assert_uint_eq(frame_whole_at(buf, 15, 4, &body, &n), 0);
+	frame_put_header(buf, 0);
+	ck_assert_uint_eq(frame_whole_at(buf, 15, 100, &body, &n), 0);
+	/* a length near 2^32 does not wrap the bounds check */
+	frame_put_header(buf, 0xffffffffu);
+	ck_assert_uint_eq(frame_whole_at(buf, 15, 0xffffffffu, &body, &n), 0);
+}
+END_TEST
+
 START_TEST(test_single_frame)
 {
 	struct stream s;
@@ -584,6 +615,7 @@ static Suite *frame_suite(void)
 	TCase *tc = tcase_create("decoder");
 
 	tcase_add_test(tc, test_single_frame);
+	tcase_add_test(tc, test_whole_at);
 	tcase_add_test(tc, test_empty_input);
 	tcase_add_test(tc, test_all_two_way_splits);
 	tcase_add_test(tc, test_random_multi_way_splits);
