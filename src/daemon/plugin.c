@@ -363,9 +363,6 @@ static bool plugin_code_ok(int code)
 	       code == JOBD_E_BUSY;
 }
 
-/* Encodes the answer into j->frame on the worker, so the loop only writes
- * bytes. An answer that cannot be encoded, or that is larger than a client
- * may accept, becomes a plugin_failed error instead. Consumes msg. */
 /* Appends `,"provenance":TEXT` inside the frame's top-level object. */
 static int splice_provenance(struct job *j, const char *prov)
 {
@@ -390,14 +387,30 @@ static int splice_provenance(struct job *j, const char *prov)
 	return 0;
 }
 
-static void plugin_encode_answer(struct plugin *p, struct job *j, json_t *msg,
-                                 const char *prov)
+/* Encodes the answer into j->frame on the worker, so the loop only writes
+ * bytes: a result of output, or else the error msg (each consumed). An
+ * answer that cannot be encoded, or that is larger than a client may
+ * accept, becomes a plugin_failed error instead. */
+static void plugin_encode_answer(struct plugin *p, struct job *j,
+                                 json_t *output, json_t *msg, const char *prov)
 {
 	uint32_t max = atomic_load(&p->max_frame_size);
 	char *text = NULL;
+	int rc;
 
-	if (msg && frame_encode(msg, &j->frame, &j->frame_len) == 0 &&
-	    (!prov || splice_provenance(j, prov) == 0)) {
+	/* A result goes straight to a frame (the common case, no message
+	 * object around it); an error through the message codec. */
+	if (output)
+		rc = frame_encode_result(j->req_id, output, prov, &j->frame,
+		                         &j->frame_len);
+	else if (msg)
+		rc = frame_encode(msg, &j->frame, &j->frame_len);
+	else
+		rc = -EINVAL;
+	if (rc == 0 && !output && prov)
+		rc = splice_provenance(j, prov);
+	json_decref(output);
+	if (rc == 0) {
 		if (j->frame_len - FRAME_HEADER_SIZE <= max)
 			goto done;
 		text = strdup_printf("output of %zu bytes is over "
@@ -541,9 +554,9 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		}
 	}
 	j->status = rc;
+	msg = NULL;
 	if (rc == JOBD_OK) {
 		j->output = json_incref(output);
-		msg = msg_result(j->req_id, output);
 	} else {
 		const char *text = j->fail_msg;
 
@@ -555,7 +568,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			               : "plugin failed without a message";
 		msg = msg_error(true, j->req_id, rc, text);
 	}
-	plugin_encode_answer(p, j, msg, prov);
+	plugin_encode_answer(p, j, rc == JOBD_OK ? output : NULL, msg, prov);
 	free(prov);
 	/* A plain call needs nothing more than its encoded answer: free the
 	 * rest here, on the thread that allocated it. Freeing it on the loop

@@ -7,6 +7,7 @@
 #include "wire/frame.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +209,32 @@ static int encode_append(const char *chunk, size_t size, void *arg)
 	return 0;
 }
 
+/* Hands the encoded body over as a frame (header filled in), or frees it
+ * when failed (the dump or an append returned < 0). */
+static int encode_finish(struct encode_buf *b, bool failed, char **out,
+                         size_t *out_len)
+{
+	if (failed) {
+		if (b->on_heap)
+			free(b->data);
+		/* No error from the callback: not an object/array, or a
+		 * string that is not UTF-8. */
+		return b->err ? b->err : -EINVAL;
+	}
+	if (!b->on_heap) {
+		char *p = malloc(b->used);
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, b->data, b->used);
+		b->data = p;
+	}
+	frame_put_header((uint8_t *)b->data,
+	                 (uint32_t)(b->used - FRAME_HEADER_SIZE));
+	*out = b->data;
+	*out_len = b->used;
+	return 0;
+}
+
 int frame_encode(const json_t *msg, char **out, size_t *out_len)
 {
 	char stack[ENCODE_STACK_SIZE];
@@ -221,24 +248,38 @@ int frame_encode(const json_t *msg, char **out, size_t *out_len)
 	*out_len = 0;
 	if (!msg)
 		return -EINVAL;
+	return encode_finish(
+	        &b,
+	        json_dump_callback(msg, encode_append, &b, ENCODE_FLAGS) < 0,
+	        out, out_len);
+}
 
-	if (json_dump_callback(msg, encode_append, &b, ENCODE_FLAGS) < 0) {
-		if (b.on_heap)
-			free(b.data);
-		/* No error from the callback: not an object/array, or a
-		 * string that is not UTF-8. */
-		return b.err ? b.err : -EINVAL;
-	}
-	if (!b.on_heap) {
-		char *p = malloc(b.used);
-		if (!p)
-			return -ENOMEM;
-		memcpy(p, b.data, b.used);
-		b.data = p;
-	}
-	frame_put_header((uint8_t *)b.data,
-	                 (uint32_t)(b.used - FRAME_HEADER_SIZE));
-	*out = b.data;
-	*out_len = b.used;
-	return 0;
+int frame_encode_result(int64_t id, const json_t *output,
+                        const char *provenance, char **out, size_t *out_len)
+{
+	static const char prov_key[] = ",\"provenance\":";
+	char stack[ENCODE_STACK_SIZE], head[64];
+	struct encode_buf b = {
+	        .data = stack,
+	        .used = FRAME_HEADER_SIZE,
+	        .cap = sizeof(stack),
+	};
+	bool failed;
+	int n;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!output)
+		return -EINVAL;
+	n = snprintf(
+	        head, sizeof(head),
+	        "{\"type\":\"result\",\"id\":%lld,\"output\":", (long long)id);
+	failed = encode_append(head, (size_t)n, &b) < 0 ||
+	         json_dump_callback(output, encode_append, &b,
+	                            ENCODE_FLAGS | JSON_ENCODE_ANY) < 0 ||
+	         (provenance &&
+	          (encode_append(prov_key, sizeof(prov_key) - 1, &b) < 0 ||
+	           encode_append(provenance, strlen(provenance), &b) < 0)) ||
+	         encode_append("}", 1, &b) < 0;
+	return encode_finish(&b, failed, out, out_len);
 }

@@ -82,4 +82,14 @@ void frame_put_header(uint8_t out[FRAME_HEADER_SIZE], uint32_t len);
  */
 int frame_encode(const json_t *msg, char **out, size_t *out_len);
 
+/*
+ * Encodes a result message, {"type":"result","id":id,"output":output},
+ * straight into a frame, with `,"provenance":TEXT` before the closing
+ * brace when provenance (JSON text) is not NULL: the answer to every
+ * successful call, without building a message object around the output.
+ * Same ownership and errors as frame_encode.
+ */
+int frame_encode_result(int64_t id, const json_t *output,
+                        const char *provenance, char **out, size_t *out_len);
+
 #endif

@@ -149,6 +149,56 @@ START_TEST(test_whole_at)
 }
 END_TEST
 
+/* frame_encode_result says what msg_result + frame_encode say, with the
+ * provenance text spliced in as a member. */
+START_TEST(test_encode_result)
+{
+	const char *outputs[] = {"{\"b\":[1,2.5,null],\"a\":\"\\u0000x\"}",
+	                         "\"just a string\"", "42", "[]", "null"};
+	size_t i;
+
+	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		json_t *out = json_loads(
+		        outputs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		json_t *want = json_pack("{ss sI sO}", "type", "result", "id",
+		                         (json_int_t)-7, "output", out);
+		json_t *got, *prov;
+		char *frame;
+		size_t len;
+
+		ck_assert_ptr_nonnull(out);
+		ck_assert_int_eq(
+		        frame_encode_result(-7, out, NULL, &frame, &len), 0);
+		ck_assert_uint_eq(len, 4 + ((size_t)(uint8_t)frame[2] << 8 |
+		                            (uint8_t)frame[3]));
+		got = json_loadb(frame + 4, len - 4, JSON_ALLOW_NUL, NULL);
+		ck_assert_msg(json_equal(got, want), "%.*s", (int)len - 4,
+		              frame + 4);
+		json_decref(got);
+		free(frame);
+
+		ck_assert_int_eq(frame_encode_result(-7, out,
+		                                     "{\"host\":\"h\"}", &frame,
+		                                     &len),
+		                 0);
+		got = json_loadb(frame + 4, len - 4, JSON_ALLOW_NUL, NULL);
+		ck_assert_ptr_nonnull(got);
+		prov = json_object_get(got, "provenance");
+		ck_assert_str_eq(
+		        json_string_value(json_object_get(prov, "host")), "h");
+		json_object_del(got, "provenance");
+		ck_assert(json_equal(got, want));
+		json_decref(got);
+		free(frame);
+		json_decref(want);
+		json_decref(out);
+	}
+	ck_assert_int_eq(frame_encode_result(1, NULL, NULL, &(char *){NULL},
+	                                     &(size_t){0}),
+	                 -EINVAL);
+}
+END_TEST
+
 START_TEST(test_single_frame)
 {
 	struct stream s;
@@ -616,6 +666,7 @@ static Suite *frame_suite(void)
 
 	tcase_add_test(tc, test_single_frame);
 	tcase_add_test(tc, test_whole_at);
+	tcase_add_test(tc, test_encode_result);
 	tcase_add_test(tc, test_empty_input);
 	tcase_add_test(tc, test_all_two_way_splits);
 	tcase_add_test(tc, test_random_multi_way_splits);
