@@ -9,6 +9,9 @@
  * `used` never exceeds what was given, an error consumes no body byte and
  * leaves no body buffered, a taken body has the announced length and a NUL
  * after it, and a body that is JSON survives frame_encode and a decode.
+ * A third pass reads as the daemon does (src/daemon/conn.c): whole frames
+ * in the buffered bytes through frame_whole_at, the rest through the
+ * decoder; it must see the same frames and end the same way.
  */
 #include <string.h>
 
@@ -75,6 +78,15 @@ static void check_roundtrip(const char *body, size_t len)
 	json_decref(v);
 }
 
+static void record(struct outcome *o, const char *body, size_t len)
+{
+	if (o->n_frames < MAX_FRAMES) {
+		o->len[o->n_frames] = (uint32_t)len;
+		o->hash[o->n_frames] = fnv1a(body, len);
+	}
+	o->n_frames++;
+}
+
 static void take_frame(struct frame_decoder *d, struct outcome *o,
                        bool roundtrip)
 {
@@ -86,11 +98,7 @@ static void take_frame(struct frame_decoder *d, struct outcome *o,
 	FUZZ_CHECK(len == announced && len >= 1 && len <= d->max_size);
 	FUZZ_CHECK(body[len] == '\0');
 	FUZZ_CHECK(!frame_decoder_mid_frame(d));
-	if (o->n_frames < MAX_FRAMES) {
-		o->len[o->n_frames] = (uint32_t)len;
-		o->hash[o->n_frames] = fnv1a(body, len);
-	}
-	o->n_frames++;
+	record(o, body, len);
 	if (roundtrip)
 		check_roundtrip(body, len);
 	free(body);
@@ -148,9 +156,59 @@ static void decode(uint32_t max, const uint8_t *data, size_t n, uint32_t seed,
 	frame_decoder_fini(&d); /* idempotent */
 }
 
+/* As conn_process_input reads: bytes arrive in chunks and stay buffered
+ * until used; a whole frame at the front of the buffer is taken in place
+ * (frame_whole_at) while the decoder is between frames, anything else is
+ * fed to the decoder. */
+static void decode_in_place(uint32_t max, const uint8_t *data, size_t n,
+                            uint32_t seed, struct outcome *o)
+{
+	struct frame_decoder d;
+	size_t pos = 0, end = 0, used;
+	const char *body;
+	uint32_t blen;
+	int st = FRAME_MORE;
+
+	memset(o, 0, sizeof(*o));
+	frame_decoder_init(&d, max);
+	while (end < n || pos < end) {
+		seed = seed * 1103515245u + 12345u;
+		end += (seed >> 16) % 17;
+		if (end > n)
+			end = n;
+		while (pos < end) {
+			if (!frame_decoder_mid_frame(&d) &&
+			    (used = frame_whole_at(data + pos, end - pos, max,
+			                           &body, &blen))) {
+				FUZZ_CHECK(used == FRAME_HEADER_SIZE + blen &&
+				           used <= end - pos && blen >= 1 &&
+				           blen <= max);
+				FUZZ_CHECK(body == (const char *)data + pos +
+				                           FRAME_HEADER_SIZE);
+				record(o, body, blen);
+				pos += used;
+				continue;
+			}
+			st = frame_decoder_feed(&d, data + pos, end - pos,
+			                        &used);
+			pos += used;
+			if (st == FRAME_READY) {
+				take_frame(&d, o, false);
+				st = FRAME_MORE;
+			} else if (st != FRAME_MORE) {
+				goto out; /* refused: the connection closes */
+			}
+		}
+	}
+out:
+	o->final = st;
+	o->mid_frame = frame_decoder_mid_frame(&d);
+	frame_decoder_fini(&d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct outcome whole, split;
+	struct outcome whole, split, in_place;
 	struct frame_decoder z;
 	uint32_t max;
 	size_t i;
@@ -166,6 +224,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           whole.hash[i] == split.hash[i]);
 	FUZZ_CHECK(whole.final == split.final);
 	FUZZ_CHECK(whole.mid_frame == split.mid_frame);
+	decode_in_place(max, data + 2, size - 2, (uint32_t)data[1] + 7,
+	                &in_place);
+	FUZZ_CHECK(whole.n_frames == in_place.n_frames);
+	for (i = 0; i < whole.n_frames && i < MAX_FRAMES; i++)
+		FUZZ_CHECK(whole.len[i] == in_place.len[i] &&
+		           whole.hash[i] == in_place.hash[i]);
+	FUZZ_CHECK(whole.final == in_place.final);
+	FUZZ_CHECK(whole.mid_frame == in_place.mid_frame);
 
 	/* 0 and anything past the limit mean the limit. */
 	frame_decoder_init(&z, 0);
