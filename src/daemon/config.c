@@ -308,6 +308,27 @@ static unsigned edit_distance(const char *a, const char *b)
 	return d[la % 3][lb];
 }
 
+/* A near miss (fewer than 3 edits) for the "did you mean": keeps cand in
+ * *best if it is closer to key than what *best_d says. */
+static void consider_key(const char *key, const char *cand, const char **best,
+                         unsigned *best_d)
+{
+	unsigned d = edit_distance(key, cand);
+
+	if (d < *best_d) {
+		*best_d = d;
+		*best = cand;
+	}
+}
+
+static int fail_unknown_near(struct reader *r, const yaml_mark_t *mark,
+                             const char *best)
+{
+	if (best)
+		return fail(r, mark, "unknown key; did you mean \"%s\"?", best);
+	return fail(r, mark, "unknown key");
+}
+
 static int fail_unknown_key(struct reader *r, const yaml_mark_t *mark,
                             const char *key, const char *const *known)
 {
@@ -315,17 +336,9 @@ static int fail_unknown_key(struct reader *r, const yaml_mark_t *mark,
 	unsigned best_d = 3;
 	size_t i;
 
-	for (i = 0; known[i]; i++) {
-		unsigned d = edit_distance(key, known[i]);
-
-		if (d < best_d) {
-			best_d = d;
-			best = known[i];
-		}
-	}
-	if (best)
-		return fail(r, mark, "unknown key; did you mean \"%s\"?", best);
-	return fail(r, mark, "unknown key");
+	for (i = 0; known[i]; i++)
+		consider_key(key, known[i], &best, &best_d);
+	return fail_unknown_near(r, mark, best);
 }
 
 /* ---- numbers, sizes, durations ----------------------------------------- */
@@ -482,13 +495,6 @@ static const struct field limit_fields[] = {
          offsetof(struct config_limits, result_ttl_ms), 8, 1, DURATION_MAX_MS},
         LIMIT(result_budget, F_SIZE, 1, 1024 * TIB),
         {NULL, F_COUNT, 0, 0, 0, 0},
-};
-
-static const char *const limit_keys[] = {
-        "max_connections",  "max_frame_size",   "max_inflight_per_connection",
-        "idle_timeout",     "frame_timeout",    "max_output_buffer",
-        "max_input_buffer", "max_queued_input", "shutdown_timeout",
-        "result_ttl",       "result_budget",    NULL,
 };
 
 static void store(void *base, const struct field *f, uint64_t v)
@@ -1048,8 +1054,15 @@ static int limit_pair(struct reader *r, const char *key,
 	for (f = limit_fields; f->key; f++)
 		if (strcmp(f->key, key) == 0)
 			break;
-	if (!f->key)
-		return fail_unknown_key(r, key_mark, key, limit_keys);
+	if (!f->key) {
+		/* The table is the list of keys: suggest from it. */
+		const char *best = NULL;
+		unsigned best_d = 3;
+
+		for (f = limit_fields; f->key; f++)
+			consider_key(key, f->key, &best, &best_d);
+		return fail_unknown_near(r, key_mark, best);
+	}
 	rc = read_number(r, f->kind, f->min, f->max, &v);
 	if (rc < 0)
 		return rc;

@@ -70,16 +70,15 @@ static void job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void send_busy(struct conn *c, int64_t id, uint64_t retry_ms,
                       const char *why)
 {
-	json_t *e = msg_error(true, id, JOBD_E_BUSY, "");
 	char text[300];
+	json_t *e;
 
-	if (!e)
-		return;
 	snprintf(text, sizeof(text), "%s; retry after %llu ms", why,
 	         (unsigned long long)retry_ms);
-	json_object_set_new(e, "message", json_string(text));
-	json_object_set_new(e, "retry_after_ms",
-	                    json_integer((json_int_t)retry_ms));
+	e = msg_error(true, id, JOBD_E_BUSY, text);
+	if (e)
+		json_object_set_new(e, "retry_after_ms",
+		                    json_integer((json_int_t)retry_ms));
 	conn_send_msg(c, e);
 }
 

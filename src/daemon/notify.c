@@ -27,7 +27,7 @@ struct notifier {
 	struct note *head, *tail;
 	unsigned queued;
 	bool sending, stopping;
-	uint64_t dropped;
+	bool warned; /* about dropping, once */
 };
 
 static void *notifier_main(void *arg)
@@ -111,22 +111,22 @@ void notifier_send(struct notifier *n, const char *text)
 
 	if (!n)
 		return;
-	pthread_mutex_lock(&n->lock);
-	if (n->queued >= NOTIFY_QUEUE_MAX && droppable(text)) {
-		if (n->dropped++ == 0)
-			log_warning("the service manager is not reading "
-			            "NOTIFY_SOCKET; dropping watchdog and "
-			            "status notifications");
-		pthread_mutex_unlock(&n->lock);
-		return;
-	}
-	pthread_mutex_unlock(&n->lock);
 	m = malloc(sizeof(*m) + len + 1);
 	if (!m)
 		return;
 	m->next = NULL;
 	memcpy(m->text, text, len + 1);
 	pthread_mutex_lock(&n->lock);
+	if (n->queued >= NOTIFY_QUEUE_MAX && droppable(text)) {
+		if (!n->warned)
+			log_warning("the service manager is not reading "
+			            "NOTIFY_SOCKET; dropping watchdog and "
+			            "status notifications");
+		n->warned = true;
+		pthread_mutex_unlock(&n->lock);
+		free(m);
+		return;
+	}
 	if (n->tail)
 		n->tail->next = m;
 	else
@@ -150,22 +150,11 @@ void notifier_sendf(struct notifier *n, const char *fmt, ...)
 	notifier_send(n, text);
 }
 
-uint64_t notifier_dropped(struct notifier *n)
-{
-	uint64_t d;
-
-	if (!n)
-		return 0;
-	pthread_mutex_lock(&n->lock);
-	d = n->dropped;
-	pthread_mutex_unlock(&n->lock);
-	return d;
-}
-
 void notifier_stop(struct notifier *n, int timeout_ms)
 {
 	struct timespec until;
-	bool drained = true;
+	bool drained;
+	int rc = 0;
 
 	if (!n)
 		return;
@@ -179,9 +168,8 @@ void notifier_stop(struct notifier *n, int timeout_ms)
 	pthread_mutex_lock(&n->lock);
 	n->stopping = true;
 	pthread_cond_signal(&n->more);
-	while ((n->head || n->sending) && drained)
-		drained = pthread_cond_timedwait(&n->idle, &n->lock, &until) !=
-		          ETIMEDOUT;
+	while ((n->head || n->sending) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&n->idle, &n->lock, &until);
 	drained = !n->head && !n->sending;
 	pthread_mutex_unlock(&n->lock);
 	if (!drained) {

@@ -14,8 +14,6 @@
 #ifndef JOBD_DAEMON_NOTIFY_H
 #define JOBD_DAEMON_NOTIFY_H
 
-#include <stdint.h>
-
 #include <jobd/plugin.h> /* JOBD_PRINTF */
 
 #define NOTIFY_QUEUE_MAX 64
@@ -35,8 +33,5 @@ void notifier_sendf(struct notifier *n, const char *fmt, ...) JOBD_PRINTF(2, 3);
  * thread and frees n. A thread still blocked in the send is left to the
  * process's exit. */
 void notifier_stop(struct notifier *n, int timeout_ms);
-
-/* How many messages were dropped because the queue was full. */
-uint64_t notifier_dropped(struct notifier *n);
 
 #endif

@@ -363,30 +363,6 @@ static bool plugin_code_ok(int code)
 	       code == JOBD_E_BUSY;
 }
 
-/* Appends `,"provenance":TEXT` inside the frame's top-level object. */
-static int splice_provenance(struct job *j, const char *prov)
-{
-	static const char key[] = ",\"provenance\":";
-	size_t klen = sizeof(key) - 1, plen = strlen(prov);
-	size_t len = j->frame_len + klen + plen;
-	char *f;
-
-	if (j->frame_len <= FRAME_HEADER_SIZE ||
-	    j->frame[j->frame_len - 1] != '}' ||
-	    len - FRAME_HEADER_SIZE > FRAME_MAX_LIMIT)
-		return -EINVAL;
-	f = realloc(j->frame, len);
-	if (!f)
-		return -ENOMEM;
-	memcpy(f + j->frame_len - 1, key, klen);
-	memcpy(f + j->frame_len - 1 + klen, prov, plen);
-	f[len - 1] = '}';
-	frame_put_header((uint8_t *)f, (uint32_t)(len - FRAME_HEADER_SIZE));
-	j->frame = f;
-	j->frame_len = len;
-	return 0;
-}
-
 /* Encodes the answer into j->frame on the worker, so the loop only writes
  * bytes: a result of output, or else the error msg (each consumed). An
  * answer that cannot be encoded, or that is larger than a client may
@@ -403,12 +379,8 @@ static void plugin_encode_answer(struct plugin *p, struct job *j,
 	if (output)
 		rc = frame_encode_result(j->req_id, output, prov, &j->frame,
 		                         &j->frame_len);
-	else if (msg)
-		rc = frame_encode(msg, &j->frame, &j->frame_len);
 	else
-		rc = -EINVAL;
-	if (rc == 0 && !output && prov)
-		rc = splice_provenance(j, prov);
+		rc = frame_encode_prov(msg, prov, &j->frame, &j->frame_len);
 	json_decref(output);
 	if (rc == 0) {
 		if (j->frame_len - FRAME_HEADER_SIZE <= max)
@@ -568,7 +540,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			               : "plugin failed without a message";
 		msg = msg_error(true, j->req_id, rc, text);
 	}
-	plugin_encode_answer(p, j, rc == JOBD_OK ? output : NULL, msg, prov);
+	plugin_encode_answer(p, j, output, msg, prov);
 	free(prov);
 	/* A plain call needs nothing more than its encoded answer: free the
 	 * rest here, on the thread that allocated it. Freeing it on the loop

@@ -235,7 +235,21 @@ static int encode_finish(struct encode_buf *b, bool failed, char **out,
 	return 0;
 }
 
-int frame_encode(const json_t *msg, char **out, size_t *out_len)
+/* Ends an object whose text so far lacks its closing brace, with
+ * `,"provenance":TEXT` first when provenance is not NULL. */
+static int close_object(struct encode_buf *b, const char *provenance)
+{
+	static const char key[] = ",\"provenance\":";
+
+	if (provenance &&
+	    (encode_append(key, sizeof(key) - 1, b) < 0 ||
+	     encode_append(provenance, strlen(provenance), b) < 0))
+		return -1;
+	return encode_append("}", 1, b);
+}
+
+int frame_encode_prov(const json_t *msg, const char *provenance, char **out,
+                      size_t *out_len)
 {
 	char stack[ENCODE_STACK_SIZE];
 	struct encode_buf b = {
@@ -243,21 +257,28 @@ int frame_encode(const json_t *msg, char **out, size_t *out_len)
 	        .used = FRAME_HEADER_SIZE,
 	        .cap = sizeof(stack),
 	};
+	bool failed;
 
 	*out = NULL;
 	*out_len = 0;
-	if (!msg)
-		return -EINVAL;
-	return encode_finish(
-	        &b,
-	        json_dump_callback(msg, encode_append, &b, ENCODE_FLAGS) < 0,
-	        out, out_len);
+	if (!msg || (provenance && json_object_size(msg) == 0))
+		return -EINVAL; /* provenance goes into a non-empty object */
+	failed = json_dump_callback(msg, encode_append, &b, ENCODE_FLAGS) < 0;
+	if (!failed && provenance) {
+		b.used--; /* the object's '}' (compact: always the last byte) */
+		failed = close_object(&b, provenance) < 0;
+	}
+	return encode_finish(&b, failed, out, out_len);
+}
+
+int frame_encode(const json_t *msg, char **out, size_t *out_len)
+{
+	return frame_encode_prov(msg, NULL, out, out_len);
 }
 
 int frame_encode_result(int64_t id, const json_t *output,
                         const char *provenance, char **out, size_t *out_len)
 {
-	static const char prov_key[] = ",\"provenance\":";
 	char stack[ENCODE_STACK_SIZE], head[64];
 	struct encode_buf b = {
 	        .data = stack,
@@ -277,9 +298,6 @@ int frame_encode_result(int64_t id, const json_t *output,
 	failed = encode_append(head, (size_t)n, &b) < 0 ||
 	         json_dump_callback(output, encode_append, &b,
 	                            ENCODE_FLAGS | JSON_ENCODE_ANY) < 0 ||
-	         (provenance &&
-	          (encode_append(prov_key, sizeof(prov_key) - 1, &b) < 0 ||
-	           encode_append(provenance, strlen(provenance), &b) < 0)) ||
-	         encode_append("}", 1, &b) < 0;
+	         close_object(&b, provenance) < 0;
 	return encode_finish(&b, failed, out, out_len);
 }

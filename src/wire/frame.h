@@ -82,6 +82,12 @@ void frame_put_header(uint8_t out[FRAME_HEADER_SIZE], uint32_t len);
  */
 int frame_encode(const json_t *msg, char **out, size_t *out_len);
 
+/* frame_encode with `,"provenance":TEXT` added to msg, which must then be
+ * a non-empty object (-EINVAL otherwise); provenance is JSON text, or NULL
+ * for none. */
+int frame_encode_prov(const json_t *msg, const char *provenance, char **out,
+                      size_t *out_len);
+
 /*
  * Encodes a result message, {"type":"result","id":id,"output":output},
  * straight into a frame, with `,"provenance":TEXT` before the closing

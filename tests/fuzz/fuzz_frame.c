@@ -206,32 +206,33 @@ out:
 	frame_decoder_fini(&d);
 }
 
+/* Two readings of one stream saw the same frames and ended alike. */
+static void same_outcome(const struct outcome *a, const struct outcome *b)
+{
+	size_t i;
+
+	FUZZ_CHECK(a->n_frames == b->n_frames);
+	for (i = 0; i < a->n_frames && i < MAX_FRAMES; i++)
+		FUZZ_CHECK(a->len[i] == b->len[i] && a->hash[i] == b->hash[i]);
+	FUZZ_CHECK(a->final == b->final);
+	FUZZ_CHECK(a->mid_frame == b->mid_frame);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct outcome whole, split, in_place;
 	struct frame_decoder z;
 	uint32_t max;
-	size_t i;
 
 	if (size < 2)
 		return 0;
 	max = pick_max(data[0]);
 	decode(max, data + 2, size - 2, 0, &whole);
 	decode(max, data + 2, size - 2, (uint32_t)data[1] + 1, &split);
-	FUZZ_CHECK(whole.n_frames == split.n_frames);
-	for (i = 0; i < whole.n_frames && i < MAX_FRAMES; i++)
-		FUZZ_CHECK(whole.len[i] == split.len[i] &&
-		           whole.hash[i] == split.hash[i]);
-	FUZZ_CHECK(whole.final == split.final);
-	FUZZ_CHECK(whole.mid_frame == split.mid_frame);
+	same_outcome(&whole, &split);
 	decode_in_place(max, data + 2, size - 2, (uint32_t)data[1] + 7,
 	                &in_place);
-	FUZZ_CHECK(whole.n_frames == in_place.n_frames);
-	for (i = 0; i < whole.n_frames && i < MAX_FRAMES; i++)
-		FUZZ_CHECK(whole.len[i] == in_place.len[i] &&
-		           whole.hash[i] == in_place.hash[i]);
-	FUZZ_CHECK(whole.final == in_place.final);
-	FUZZ_CHECK(whole.mid_frame == in_place.mid_frame);
+	same_outcome(&whole, &in_place);
 
 	/* 0 and anything past the limit mean the limit. */
 	frame_decoder_init(&z, 0);

@@ -155,10 +155,11 @@ static int send_call(int fd, int64_t id, const char *plugin, const char *in)
 	return harness_send_text(fd, text);
 }
 
-static json_t *stats_of(const char *plugin)
+/* The whole stats answer, asked on a connection of its own. */
+static json_t *stats_all(void)
 {
 	int fd = harness_connect(&proc);
-	json_t *m, *p;
+	json_t *m;
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(harness_send_text(fd, "{\"type\":\"stats\",\"id\":1}"),
@@ -166,6 +167,13 @@ static json_t *stats_of(const char *plugin)
 	m = harness_recv(fd, 5000);
 	close(fd);
 	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+static json_t *stats_of(const char *plugin)
+{
+	json_t *m = stats_all(), *p;
+
 	p = json_object_get(json_object_get(m, "plugins"), plugin);
 	ck_assert_ptr_nonnull(p);
 	json_incref(p);
@@ -623,7 +631,7 @@ static int send_padded(int fd, int64_t id, unsigned ms, size_t size)
 START_TEST(queued_input_budget)
 {
 	enum { BIG = 10000 };
-	json_t *m;
+	json_t *m, *q;
 	int fd, i;
 
 	start("limits:\n  max_queued_input: 64KiB\n"
@@ -645,25 +653,12 @@ START_TEST(queued_input_budget)
 	json_decref(m);
 
 	/* 60 000 of 65 536 bytes held, and stats say so. */
-	{
-		int sfd = harness_connect(&proc);
-		json_t *q;
-
-		ck_assert_int_ge(sfd, 0);
-		ck_assert_int_eq(
-		        harness_send_text(sfd, "{\"type\":\"stats\",\"id\":1}"),
-		        0);
-		m = harness_recv(sfd, 5000);
-		close(sfd);
-		ck_assert_ptr_nonnull(m);
-		q = json_object_get(m, "queued_input");
-		ck_assert_int_eq(
-		        json_integer_value(json_object_get(q, "bytes")),
-		        6 * BIG);
-		ck_assert_int_eq(json_integer_value(json_object_get(q, "max")),
-		                 65536);
-		json_decref(m);
-	}
+	m = stats_all();
+	q = json_object_get(m, "queued_input");
+	ck_assert_int_eq(json_integer_value(json_object_get(q, "bytes")),
+	                 6 * BIG);
+	ck_assert_int_eq(json_integer_value(json_object_get(q, "max")), 65536);
+	json_decref(m);
 	/* A small call still fits. */
 	m = harness_call(fd, 8, "echo", "\"small\"", 10000);
 	ck_assert_ptr_nonnull(m);

@@ -199,6 +199,46 @@ START_TEST(test_encode_result)
 }
 END_TEST
 
+/* frame_encode_prov adds the provenance member to a message object and
+ * refuses what it cannot add it to. */
+START_TEST(test_encode_prov)
+{
+	json_t *msg =
+	        json_pack("{ss sI ss ss}", "type", "error", "id", (json_int_t)3,
+	                  "code", "plugin_failed", "message", "no");
+	json_t *empty = json_object(), *got;
+	char *frame, *plain;
+	size_t len, plain_len;
+
+	ck_assert_int_eq(
+	        frame_encode_prov(msg, "{\"attempt\":2}", &frame, &len), 0);
+	got = json_loadb(frame + 4, len - 4, 0, NULL);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(
+	        json_integer_value(json_object_get(
+	                json_object_get(got, "provenance"), "attempt")),
+	        2);
+	json_object_del(got, "provenance");
+	ck_assert(json_equal(got, msg));
+	json_decref(got);
+	free(frame);
+
+	/* without provenance it is frame_encode, byte for byte */
+	ck_assert_int_eq(frame_encode_prov(msg, NULL, &frame, &len), 0);
+	ck_assert_int_eq(frame_encode(msg, &plain, &plain_len), 0);
+	ck_assert_uint_eq(len, plain_len);
+	ck_assert_mem_eq(frame, plain, len);
+	free(frame);
+	free(plain);
+
+	ck_assert_int_eq(frame_encode_prov(empty, "{}", &frame, &len), -EINVAL);
+	ck_assert_ptr_null(frame);
+	ck_assert_int_eq(frame_encode_prov(NULL, "{}", &frame, &len), -EINVAL);
+	json_decref(empty);
+	json_decref(msg);
+}
+END_TEST
+
 START_TEST(test_single_frame)
 {
 	struct stream s;
@@ -667,6 +707,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_single_frame);
 	tcase_add_test(tc, test_whole_at);
 	tcase_add_test(tc, test_encode_result);
+	tcase_add_test(tc, test_encode_prov);
 	tcase_add_test(tc, test_empty_input);
 	tcase_add_test(tc, test_all_two_way_splits);
 	tcase_add_test(tc, test_random_multi_way_splits);
