@@ -182,10 +182,20 @@ class Client:
 
     def _ensure(self, deadline):
         if self._conn is not None:
+            # A server closes idle connections (idle_timeout, drain): find
+            # that out now, before a request is sent into the void and
+            # counted as a failure of this server.
             try:
-                self._dispatch(self._conn.check_alive())
-                return self._conn
+                while True:
+                    msgs = self._conn.receive(0.0)
+                    if not msgs:
+                        break
+                    self._dispatch(msgs)
             except (ConnectionLost, ProtocolError):
+                self._lost()
+            else:
+                if not self._conn.closing:
+                    return self._conn
                 self._lost()
         trail = []
         n = len(self._servers)

@@ -10,8 +10,6 @@ pending Ctrl-C between reads.
 import socket
 import ssl
 import time
-from collections import deque
-
 from . import frame
 from .errors import (
     ConnectionLost,
@@ -53,7 +51,6 @@ class Connection:
         self.server = server
         self._sock = sock
         self._dec = frame.Decoder()
-        self._inbox = deque()
         self._close_reason = None
         self.server_name = None
         self.version = None
@@ -176,10 +173,6 @@ class Connection:
         connection-level errors itself; answers to requests are returned.
         Raises ConnectionLost or ProtocolError (the connection is closed
         then)."""
-        if self._inbox:
-            out = list(self._inbox)
-            self._inbox.clear()
-            return out
         if self._sock is None:
             raise ConnectionLost("%s: not connected" % self.server.display)
         try:
@@ -228,9 +221,8 @@ class Connection:
         if isinstance(limit, int) and 0 < limit <= frame.MAX_FRAME_LIMIT:
             self.max_frame_size = limit
 
-    def check_alive(self):
-        """Reads what has already arrived without waiting, so that a
-        connection the server closed while we were idle (idle_timeout,
-        drain) is noticed before a request is sent into it. Returns the
-        messages read; raises ConnectionLost if it is gone."""
-        return self.receive(0.0)
+    @property
+    def closing(self):
+        """True once the server has said (an error without an id) that it
+        is closing the connection."""
+        return self._close_reason is not None
