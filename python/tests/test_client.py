@@ -446,3 +446,12 @@ def test_ctrl_c_in_call_cancels_it(make_daemon):
     # Cancelled by the cancel message: the connection is still open, and
     # the server has stopped the job.
     assert r["same_connection"] and r["running"] == 0
+
+
+def test_numpy_input_goes_as_json(client):
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(1)
+    points = np.vstack([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
+    out = client.call("kmeans", {"points": points, "k": np.int64(2), "seed": 1})
+    assert sorted(out["sizes"]) == [20, 20]
+    assert out["inertia"] < 2

@@ -169,7 +169,7 @@ def test_wrong_token_is_unauthorized_not_failover(server, certs):
 
 def test_unknown_ca_is_refused(server, certs):
     c = jobd.Client("tls://localhost:%d" % server.port, ca=certs["other-ca"], token="s3cret")
-    with pytest.raises(jobd.ConnectError, match="certificate verify failed|unable to get local issuer"):
+    with pytest.raises(jobd.ConnectError, match="certificate verify failed|local issuer"):
         c.call("echo", 1)
     assert server.hellos == []
 
