@@ -397,6 +397,8 @@ class Client:
         bar = progress_mod.make(progress, plugin)
         try:
             ans = self._call_retrying(plugin, input, deadline, timeout, retries, bar, False)
+            if bar is not None:
+                bar(1.0, None)  # plugins need not report the end
         finally:
             if bar is not None:
                 bar.close()

@@ -48,6 +48,8 @@ class Job:
         bar = progress_mod.make(progress, self.plugin or self.id)
         try:
             msg = self._client._attach(self.id, timeout, bar)
+            if bar is not None:
+                bar(1.0, None)  # plugins need not report the end
         finally:
             if bar is not None:
                 bar.close()

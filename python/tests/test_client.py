@@ -51,7 +51,7 @@ def test_call_plain_progress_bar(client, monkeypatch, capsys):
     assert client.call("sleep", {"ms": 400}, progress=True) == {"slept_ms": 400}
     err = capsys.readouterr().err
     assert re.search(r"\rsleep \[#*\s*\]\s+\d+% 00:00", err), err
-    assert err.endswith("\n")
+    assert re.search(r"\rsleep \[#{30}\] 100% 00:00\s*\n$", err), err
 
 
 def test_wait_uses_tqdm_when_installed(client, monkeypatch):
@@ -74,7 +74,7 @@ def test_wait_uses_tqdm_when_installed(client, monkeypatch):
     monkeypatch.setattr(jobd.progress, "_tqdm_class", lambda: FakeTqdm)
     job = client.submit("sleep", {"ms": 500})
     assert job.wait(progress=True) == {"slept_ms": 500}
-    assert len(bars) == 1 and bars[0].closed and 0 < bars[0].n <= bars[0].total
+    assert len(bars) == 1 and bars[0].closed and bars[0].n == bars[0].total
 
 
 def test_call_deadline_is_a_timeout(client):
@@ -455,3 +455,37 @@ def test_numpy_input_goes_as_json(client):
     out = client.call("kmeans", {"points": points, "k": np.int64(2), "seed": 1})
     assert sorted(out["sizes"]) == [20, 20]
     assert out["inertia"] < 2
+
+
+CTRL_C_WAIT_CHILD = r"""
+import json, sys, jobd
+c = jobd.Client(sys.argv[1])
+job = c.submit("sleep", {"ms": 30000})
+print("waiting", flush=True)
+try:
+    job.wait()
+except KeyboardInterrupt:
+    print(json.dumps({"job": job.id, "state": job.status()["state"]}))
+"""
+
+
+def test_ctrl_c_in_wait_leaves_the_job_running(client, daemon):
+    p = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_WAIT_CHILD, daemon.address],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline().strip() == "waiting"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    r = json.loads(out)
+    assert r["state"] in ("queued", "running")
+    job = client.job(r["job"])
+    assert job.status()["state"] in ("queued", "running")  # the child has gone
+    job.cancel()
+    with pytest.raises(jobd.Cancelled):
+        job.wait(timeout=5)
