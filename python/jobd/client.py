@@ -342,7 +342,7 @@ class Client:
     def _request(self, kind, fields=None, timeout=None):
         """A quick request (not a call): its answer, or the error raised.
         Repeated on the next server when the connection breaks."""
-        timeout = self.request_timeout if timeout is None else timeout
+        timeout = self.request_timeout if timeout is None else _seconds("timeout", timeout)
         deadline = time.monotonic() + timeout
         losses = 0
         while True:
@@ -618,6 +618,19 @@ class Client:
                         continue
                     yield failed(index, err)
                 if done:
+                    continue
+                # Calls whose connection broke while the caller had control
+                # (a call() between two yields, say) will never be answered.
+                gone = [m for m in inflight if m not in self._tracked]
+                if gone:
+                    losses += 1
+                    now = time.monotonic()
+                    for mid in gone:
+                        index, value, attempt, _ = inflight.pop(mid)
+                        heappush(later, (now, seq, index, value, attempt))
+                        seq += 1
+                    if losses >= len(self._servers):
+                        raise ConnectionLost("connection lost during map, on every server")
                     continue
                 now = time.monotonic()
                 for mid, (index, value, attempt, until) in list(inflight.items()):
