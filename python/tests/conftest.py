@@ -70,13 +70,15 @@ class Daemon:
         lsock.listen(128)
         self.port = lsock.getsockname()[1]
         notify_path = os.path.join(self.dir, "notify")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)  # from the previous start
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = notify_path
         for k in ("WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"):
             env.pop(k, None)
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 ["sh", "-c", _ACTIVATE, "sh", JOBD_BIN, "--config", self.config],
                 stdin=lsock.fileno(),
@@ -100,6 +102,11 @@ class Daemon:
                     continue
         finally:
             notify.close()
+
+    def restart(self):
+        """Starts jobd again after stop(), with the same config and state
+        directory (its job store), on a new port."""
+        self._start()
 
     @property
     def address(self):

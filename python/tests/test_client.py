@@ -501,3 +501,33 @@ def test_map_survives_a_server_lost_between_yields(make_daemon):
     # The two calls that were on a are sent again, to b.
     assert sorted(it) == [(1, {"slept_ms": 500}), (2, {"slept_ms": 600})]
     c.close()
+
+
+def test_too_large_from_the_server(make_daemon):
+    d = make_daemon("limits:\n  max_queued_input: 64KiB\n")
+    c = jobd.Client(d.address)
+    with pytest.raises(jobd.TooLarge) as e:
+        c.call("echo", "x" * 70000)  # under max_frame_size, over max_queued_input
+    assert "max_frame_size" not in str(e.value)  # the server's answer, not ours
+    assert c.call("echo", "small") == "small"  # the connection goes on
+    c.close()
+
+
+def test_jobs_across_a_server_restart(make_daemon):
+    d = make_daemon()
+    c = jobd.Client(d.address)
+    running = c.submit("misbehave", {"do": "sleep", "ms": 20000})
+    wait_state(running, ("running",))
+    queued = c.submit("misbehave", {"do": "ok"})
+    assert queued.status()["state"] == "queued"
+    c.close()
+    d.stop(signal.SIGKILL)
+    d.restart()
+    # Next day, another port, a new client: the ids still work.
+    c = jobd.Client(d.address)
+    with pytest.raises(jobd.JobInterrupted) as e:
+        c.job(running.id).wait(timeout=10)  # misbehave is not retry-safe
+    assert e.value.job == running.id and e.value.state == "interrupted"
+    assert c.job(queued.id).wait(timeout=10) is not None  # queued jobs run
+    assert c.job(queued.id).status()["state"] == "done"
+    c.close()
