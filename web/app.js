@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // jobd's web page: plugins, one's own jobs with live progress, a form to
 // run a plugin. Plain browser JavaScript, no library, no build step; it
 // talks only to the server that served it (docs/http.md).
@@ -220,11 +221,10 @@ function jobCard(id) {
 function showJob(job) {
   const li = jobCard(job.job);
   const final = FINAL_STATES.includes(job.state);
-  li.dataset.state = job.state;
   li.querySelector('.job-plugin').textContent = job.plugin;
-  const state = li.querySelector('.state');
-  state.textContent = job.state + (job.cancel_requested && !final ? ' (cancelling)' : '');
-  state.className = 'state ' + job.state;
+  // An admin sees everyone's jobs: say whose.
+  if (job.user) li.querySelector('.job-user').textContent = 'by ' + job.user;
+  showState(li, job.state, job.cancel_requested && !final);
   let fraction = job.progress ? job.progress.fraction : 0;
   if (job.state === 'done') fraction = 1;
   showProgress(li, fraction, job.progress && job.progress.message);
@@ -236,6 +236,13 @@ function showJob(job) {
   li.querySelector('.job-cancel').hidden = final;
   li.querySelector('.job-result').hidden = job.state !== 'done';
   if (!final) follow(job.job);
+}
+
+function showState(li, state, cancelling) {
+  li.dataset.state = state;
+  const el = li.querySelector('.state');
+  el.textContent = state + (cancelling ? ' (cancelling)' : '');
+  el.className = 'state ' + state;
 }
 
 function showProgress(li, fraction, message) {
@@ -254,7 +261,11 @@ function follow(id) {
   const li = jobCard(id);
   followEvents(id, (event, data) => {
     if (event === 'status') showJob(data);
-    else if (event === 'progress') showProgress(li, data.fraction, data.message);
+    else if (event === 'progress') {
+      // The stream sends the state once; progress means it started.
+      if (li.dataset.state === 'queued') showState(li, 'running', false);
+      showProgress(li, data.fraction, data.message);
+    }
     else if (event === 'result') {
       showJob({ job: id, plugin: li.querySelector('.job-plugin').textContent, state: 'done' });
       showOutput(li, data);

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks that the HTTP API's documents agree with each other and the code.
 
 - docs/openapi.json parses, is OpenAPI 3.1, has every route of the API with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The web page in a real browser: Debian's Chromium driven by
 // playwright-core (which never downloads a browser). Run by run.sh, which
 // says where the server is:
@@ -95,6 +96,22 @@ test('refuses input that is not JSON before sending it', async () => {
   assert.equal(await page.getByLabel('Input (JSON)', { exact: true }).getAttribute('aria-invalid'), 'true');
   page.off('request', count);
   assert.equal(sent, 0);
+});
+
+test('runs a call and waits for its answer, or shows its error', async () => {
+  await page.getByLabel('Plugin', { exact: true }).selectOption('echo');
+  await page.getByLabel('Input (JSON)', { exact: true }).fill('{"x": 42}');
+  await page.getByLabel(/Detached job/).uncheck();
+  await page.getByRole('button', { name: 'Run' }).click();
+  const out = page.locator('#call-result pre');
+  await out.waitFor({ timeout: 10000 });
+  assert.deepEqual(JSON.parse(await out.textContent()), { x: 42 });
+
+  await page.getByLabel('Plugin', { exact: true }).selectOption('sleep');
+  await page.getByLabel('Input (JSON)', { exact: true }).fill('{"ms": "soon"}');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.getByRole('alert').filter({ hasText: /^sleep: [a-z_]+: / }).waitFor({ timeout: 10000 });
+  await page.getByLabel(/Detached job/).check();
 });
 
 test('a sleep job: the progress bar moves, then finishes', async () => {

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs the web page's browser test (page.test.js) in Debian's Chromium.
 #
 #   JOBD_WEB_URL=http://127.0.0.1:7880 JOBD_WEB_TOKEN=... tests/web/run.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A stand-in for jobd's HTTP side, for working on the web page only.
 
 It serves web/ and answers the routes of docs/openapi.json with fake
@@ -96,9 +97,12 @@ class Lab:
              "failed": self.counts["sleep"][1], "busy": 0, "restarts": 0},
         ]
 
-    def run_sleep(self, job):
+    def run_sleep(self, job, queue_s=0.0):
         ms = job.input.get("ms") if isinstance(job.input, dict) else job.input
+        time.sleep(queue_s)  # a moment in the queue, as a busy pool would
         with self.cond:
+            if job.state in FINAL:  # cancelled while queued
+                return
             job.state, job.started_at, job.fraction = "running", now(), 0.0
             job.seq += 1
             self.cond.notify_all()
@@ -308,7 +312,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.lab.cond:
             self.lab.jobs[job.id] = job
         if name == "sleep":
-            threading.Thread(target=self.lab.run_sleep, args=(job,), daemon=True).start()
+            threading.Thread(target=self.lab.run_sleep, args=(job, 0.3), daemon=True).start()
         else:
             with self.lab.cond:
                 job.output, job.state, job.started_at, job.finished_at = inp, "done", now(), now()
