@@ -6,7 +6,7 @@
 //   JOBD_WEB_TOKEN  a user's token ("" when the server has no auth section)
 //   JOBD_WEB_SHOTS  folder for the screenshots (optional)
 //   CHROMIUM        the browser (default /usr/bin/chromium)
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ const PHONE = { width: 375, height: 812 };
 let profile;
 let context;
 let page;
+const pageErrors = []; // uncaught exceptions in the page
 
 before(async () => {
   assert.ok(BASE, 'JOBD_WEB_URL must name the server');
@@ -36,7 +37,11 @@ before(async () => {
       '--disable-component-update', '--disable-sync'],
   });
   page = context.pages()[0] || (await context.newPage());
-  page.on('pageerror', (e) => { throw e; });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+afterEach(() => {
+  assert.deepEqual(pageErrors.splice(0), [], 'no uncaught exception in the page');
 });
 
 after(async () => {

@@ -32,6 +32,12 @@ STATUS = {"bad_json": 400, "bad_request": 400, "unauthorized": 401,
           "cancelled": 409, "plugin_failed": 422, "busy": 429,
           "unavailable": 503, "timeout": 504, "too_large": 413}
 FINAL = ("done", "failed", "cancelled", "interrupted")
+# The headers docs/http.md promises for the page's files, so that the page
+# is tried under the same rules.
+STATIC_HEADERS = [
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+]
 
 
 def now():
@@ -168,6 +174,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self.send(415, {"code": "bad_request", "message": "Content-Type must be application/json"})
+            return None, False
         if n > 16 << 20:
             self.fail("too_large", "body over 16 MiB")
             return None, False
@@ -193,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
         if path in WEB_FILES:
             name = WEB_FILES[path]
             with open(os.path.join(ROOT, "web", name), "rb") as f:
-                return self.send(200, f.read(), [("Content-Type", TYPES[os.path.splitext(name)[1]])])
+                return self.send(200, f.read(), [("Content-Type", TYPES[os.path.splitext(name)[1]])] + STATIC_HEADERS)
         if path == "/v1/health/live":
             return self.send(200, {"status": "live"})
         if path == "/v1/health/ready":
