@@ -60,7 +60,8 @@ async function api(method, path, body) {
 // Reads GET /v1/jobs/{id}/events with fetch() instead of EventSource,
 // because EventSource cannot send the Authorization header and a token in
 // the URL would end up in logs and history. Parses text/event-stream and
-// resumes with Last-Event-ID after a dropped connection.
+// resumes with Last-Event-ID after a dropped connection. Answers the
+// ApiError that stopped it (the token, or the job is gone), else nothing.
 async function followEvents(id, onEvent, signal) {
   let lastId = null;
   let retryMs = 2000;
@@ -105,10 +106,7 @@ async function followEvents(id, onEvent, signal) {
       }
     } catch (e) {
       if (signal.aborted) return;
-      if (e instanceof ApiError && e.status < 500) {
-        onEvent('error', { code: e.code, message: e.message });
-        return;
-      }
+      if (e instanceof ApiError && e.status < 500) return e;
     }
     await new Promise((r) => setTimeout(r, retryMs));
   }
@@ -276,7 +274,10 @@ function follow(id) {
       return true;
     }
     return false;
-  }, ctl.signal).finally(() => {
+  }, ctl.signal).then((e) => {
+    // Not the job's failure: this page could not follow it.
+    if (e) li.querySelector('.job-message').textContent = 'cannot follow: ' + errorText(e);
+  }).finally(() => {
     if (following.get(id) === ctl) following.delete(id);
     showPlugins();
   });
