@@ -51,9 +51,9 @@ except ImportError as e:
           "apt-get install python3-numpy python3-sklearn" % e)
     sys.exit(77)
 
-RUN = os.environ.get("KMEANS_RUN")
+RUN = os.environ.get("PLUGIN_RUN")
 if not RUN or not os.environ.get("JOBD_PLUGIN"):
-    print("FAIL: KMEANS_RUN and JOBD_PLUGIN must be set (meson test does)")
+    print("FAIL: PLUGIN_RUN and JOBD_PLUGIN must be set (meson test does)")
     sys.exit(1)
 
 IRIS_K3_OPTIMUM = 78.85144142614601
@@ -69,10 +69,10 @@ def check(cond, what):
 def plugin(points, k, **extra):
     inp = {"points": points.tolist(), "k": k}
     inp.update(extra)
-    res = subprocess.run([RUN], input=json.dumps(inp), capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run([RUN, '{"cache_size": 0}'], input=json.dumps(inp),
+                         capture_output=True, text=True, timeout=120)
     if res.returncode != 0:
-        raise RuntimeError("kmeans-run failed: " + res.stderr.strip())
+        raise RuntimeError("plugin-run failed: " + res.stderr.strip())
     return json.loads(res.stdout)
 
 
