@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 	json_t *in, *out = NULL;
 	int rc;
 
-	in = json_loadf(stdin, 0, &jerr);
+	in = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
 	if (!in) {
 		fprintf(stderr, "plugin-run: input: %s (line %d)\n", jerr.text,
 		        jerr.line);
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 	if (rc == JOBD_OK) {
 		json_dumpf(out, stdout,
 		           getenv("PLUGIN_RUN_INDENT")
-		                   ? JSON_INDENT(2)
+		                   ? JSON_INDENT(2) | JSON_REAL_PRECISION(10)
 		                   : JSON_COMPACT | JSON_REAL_PRECISION(17));
 		putchar('\n');
 	} else {

@@ -605,7 +605,7 @@ static json_t *beam_check(const struct beam *bm)
 	                   : "none",
 	        "max_downward_deflection_mm", es.y_pos / EI,
 	        "max_downward_deflection_at_m", at_m(es.y_pos, es.y_pos_at),
-	        "max_upward_deflection_mm", -es.y_neg / EI,
+	        "max_upward_deflection_mm", es.y_neg < 0 ? -es.y_neg / EI : 0.0,
 	        "max_upward_deflection_at_m", at_m(es.y_neg, es.y_neg_at),
 	        "deflection_limit_mm", y_lim, "utilisation", "bending", u_m,
 	        "shear", u_v, "deflection", u_y, "pass",
