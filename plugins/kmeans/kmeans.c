@@ -36,8 +36,10 @@
 #define KMEANS_MAX_ITERATIONS 100000
 #define KMEANS_MAX_N_INIT     1000
 /* n * k * d * max_iter * n_init: the worst case, as Lloyd's iterations
- * usually stop long before max_iter. */
-#define KMEANS_MAX_WORK 1e11
+ * usually stop long before max_iter. 30 times the old bound on
+ * n * k * d * iterations (2e10), as the defaults went from 100 iterations
+ * of one start to 300 of ten: every input accepted before still is. */
+#define KMEANS_MAX_WORK 6e11
 /* scikit-learn's defaults (sklearn.cluster.KMeans): max_iter=300,
  * n_init=10, tol=1e-4. */
 #define KMEANS_DEFAULT_ITERATIONS  300
