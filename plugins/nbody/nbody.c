@@ -23,11 +23,14 @@
 
 #include <jobd/plugin.h>
 
-#define NBODY_MAX_BODIES        10000
-#define NBODY_MAX_STEPS         100000000ull /* 1e8 */
-#define NBODY_MAX_PAIR_EVALS    1e11         /* a few minutes of one core */
-#define NBODY_MAX_SAMPLES       100000
-#define NBODY_MAX_SAMPLE_VALUES 10000000 /* samples x bodies x 3 */
+#define NBODY_MAX_BODIES     10000
+#define NBODY_MAX_STEPS      100000000ull /* 1e8 */
+#define NBODY_MAX_PAIR_EVALS 1e11         /* a few minutes of one core */
+#define NBODY_MAX_SAMPLES    100000
+/* Sampled body states (samples x bodies), 6 numbers each. Before samples
+ * carried velocities and t = 0 the bound was 1e7 positions' numbers
+ * (3.33e6 states); this keeps every such request within it. */
+#define NBODY_MAX_SAMPLE_STATES 3400000
 #define NBODY_G_SI              6.67430e-11
 /* The Gaussian gravitational constant k (IAU 1938, kept as a defining
  * constant by IAU 1976 and 2012 Resolution B2): G = k^2 in au^3 /
@@ -795,11 +798,11 @@ static int nbody_process(void *state, void *worker_state, struct jobd_job *job,
 		rc = JOBD_E_BAD_REQUEST;
 		goto out;
 	}
-	if ((double)p->n_times * (double)s->n * 6.0 > NBODY_MAX_SAMPLE_VALUES) {
+	if ((double)p->n_times * (double)s->n > NBODY_MAX_SAMPLE_STATES) {
 		host->fail(job,
 		           "samples: %zu samples of %zu bodies is too much "
-		           "output (limit %d numbers)",
-		           p->n_times, s->n, NBODY_MAX_SAMPLE_VALUES);
+		           "output (limit %d body states)",
+		           p->n_times, s->n, NBODY_MAX_SAMPLE_STATES);
 		rc = JOBD_E_BAD_REQUEST;
 		goto out;
 	}
