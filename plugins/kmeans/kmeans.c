@@ -1,31 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kmeans: trains a k-means clustering model (k-means++ seeding, then Lloyd
- * iterations). Chosen as the training example because it is a real,
- * widely used unsupervised learner whose result is fully determined by its
- * input and seed, so a model can be cached and a test can check it.
+ * kmeans: trains a k-means clustering model the way scikit-learn's KMeans
+ * (algorithm "lloyd") does: n_init starts, each seeded by greedy k-means++
+ * and refined by Lloyd iterations, keeping the start of lowest inertia.
+ * Chosen as the training example because it is a real, widely used
+ * unsupervised learner whose result is fully determined by its input and
+ * seed, so a model can be cached and a test can check it against
+ * scikit-learn (plugins/kmeans/test_kmeans_sklearn.py).
  *
- * Input:
- *   points      [[x1, .., xd], ...]: n >= 1 points of one dimension d >= 1
- *   k           clusters, 1..n
- *   iterations  at most this many Lloyd iterations (default 100)
- *   seed        integer >= 0 for the k-means++ draws (default 0); the
- *               generator is our own splitmix64, so a seed gives the same
- *               model on every machine and libc
- *   tolerance   stop once no centroid moves more than this (default 0);
- *               independently, stop when no point changes cluster (a fixed
- *               point of Lloyd's algorithm)
- *   labels      true: also return each point's cluster (default false)
- *
- * Output: {centroids: [[..] x k], sizes: [points per cluster], inertia (sum
- *          of squared distances to the nearest centroid), iterations,
- *          converged, cached, labels?}
+ * Inputs and outputs are described field by field in README.md here.
  *
  * Plugin state: a bounded LRU cache of trained models (options.cache_size
  * entries, default 64; options.cache_max_bytes, default 256 MiB), shared by
  * the worker threads. A repeated request is answered from it with
  * "cached": true. The key is a canonical binary form of the input (see
- * make_key) rather than json_dumps(JSON_SORT_KEYS): it takes 8 bytes per
+ * parse_input) rather than json_dumps(JSON_SORT_KEYS): it takes 8 bytes per
  * coordinate instead of ~20, and it makes 1 and 1.0 the same input.
  */
 #include <inttypes.h>
@@ -40,16 +29,27 @@
 
 #include "kmeans_cache.h"
 
-#define KMEANS_MAX_POINTS          1000000
-#define KMEANS_MAX_DIM             1000
-#define KMEANS_MAX_VALUES          10000000 /* n * d */
-#define KMEANS_MAX_K               10000
-#define KMEANS_MAX_ITERATIONS      100000
-#define KMEANS_MAX_WORK            2e10 /* n * k * d * iterations */
-#define KMEANS_DEFAULT_ITERATIONS  100
+#define KMEANS_MAX_POINTS     1000000
+#define KMEANS_MAX_DIM        1000
+#define KMEANS_MAX_VALUES     10000000 /* n * d */
+#define KMEANS_MAX_K          10000
+#define KMEANS_MAX_ITERATIONS 100000
+#define KMEANS_MAX_N_INIT     1000
+/* n * k * d * max_iter * n_init: the worst case, as Lloyd's iterations
+ * usually stop long before max_iter. 30 times the old bound on
+ * n * k * d * iterations (2e10), as the defaults went from 100 iterations
+ * of one start to 300 of ten: every input accepted before still is. */
+#define KMEANS_MAX_WORK 6e11
+/* scikit-learn's defaults (sklearn.cluster.KMeans): max_iter=300,
+ * n_init=10, tol=1e-4. */
+#define KMEANS_DEFAULT_ITERATIONS  300
+#define KMEANS_DEFAULT_N_INIT      10
+#define KMEANS_DEFAULT_TOLERANCE   1e-4
 #define KMEANS_DEFAULT_CACHE_SIZE  64
 #define KMEANS_DEFAULT_CACHE_BYTES (256u << 20)
-#define KMEANS_KEY_VERSION         1
+/* 2: n_init, greedy seeding and the relative tolerance changed what a
+ * given input trains. */
+#define KMEANS_KEY_VERSION 2
 
 struct kmeans_state {
 	struct kmeans_cache *cache;
@@ -60,15 +60,17 @@ struct kmeans_state {
  * the struct has no padding (whose bytes would differ between requests). */
 struct kmeans_key_head {
 	uint64_t version;
-	uint64_t n, d, k, iterations, seed;
+	uint64_t n, d, k, iterations, n_init, seed;
 	double tolerance;
 };
 
 struct kmeans_params {
-	size_t n, d, k, iterations;
+	size_t n, d, k, iterations, n_init;
 	uint64_t seed;
-	double tolerance;
+	double tolerance;     /* relative, as given */
+	double tolerance_abs; /* tolerance * mean per-feature variance */
 	int want_labels;
+	size_t run; /* which start is running, for progress */
 };
 
 /* --- the PRNG: splitmix64 (Steele, Lea, Flood 2014) --- */
@@ -118,53 +120,88 @@ static size_t nearest(const double *p, const double *cent, size_t k, size_t d,
 	return best;
 }
 
+/* The first i with cum[i] >= r, or n - 1 when r is past the end (rounding):
+ * numpy.searchsorted(cum, r) clipped to the last index, as scikit-learn's
+ * seeding uses it. */
+static size_t pick_weighted(const double *cum, size_t n, double r)
+{
+	size_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cum[mid] >= r)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Scratch for one start; each array has n entries. */
+struct kmeans_scratch {
+	double *d2, *cum, *cand, *best;
+	double *sums; /* k * d */
+};
+
 /*
- * k-means++ seeding (Arthur and Vassilvitskii 2007): the first centroid is
- * a uniformly drawn point, each next one a point drawn with probability
- * proportional to its squared distance to the nearest centroid so far.
- * d2 is scratch of n. Returns JOBD_E_CANCELLED if asked to stop.
+ * Greedy k-means++ seeding, as scikit-learn's kmeans_plusplus does it:
+ * the first centroid is a uniformly drawn point; for each next one,
+ * 2 + floor(ln k) candidates are drawn with probability proportional to
+ * their squared distance to the nearest centroid so far (D^2 sampling,
+ * Arthur and Vassilvitskii 2007), and the candidate that lowers the total
+ * of those squared distances most is kept. Returns JOBD_E_CANCELLED if
+ * asked to stop.
  */
 static int seed_plusplus(struct jobd_job *job, const struct kmeans_params *p,
-                         const double *pts, double *cent, double *d2,
-                         uint64_t *rng)
+                         const double *pts, double *cent,
+                         struct kmeans_scratch *sc, uint64_t *rng)
 {
 	size_t n = p->n, d = p->d;
+	size_t trials = 2 + (size_t)log((double)p->k);
 	size_t first = (size_t)(rand_unit(rng) * (double)n);
+	double *d2 = sc->d2, *cand = sc->cand, *best = sc->best, *t;
+	double pot = 0.0;
 
 	memcpy(cent, &pts[first * d], d * sizeof(double));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		d2[i] = dist2(&pts[i * d], cent, d);
+		pot += d2[i];
+	}
 	for (size_t c = 1; c < p->k; c++) {
-		double total = 0.0, r;
-		size_t pick = n - 1;
+		double best_pot = INFINITY, acc = 0.0;
+		size_t best_id = 0;
 
 		if (jobd_job_cancelled(job))
 			return JOBD_E_CANCELLED;
-		for (size_t i = 0; i < n; i++)
-			total += d2[i];
-		if (total > 0.0) {
-			r = rand_unit(rng) * total;
-			for (size_t i = 0; i < n; i++) {
-				r -= d2[i];
-				if (r < 0.0) {
-					pick = i;
-					break;
-				}
-			}
-			/* Rounding can leave r >= 0 at the end; then take
-			 * the last point with any weight. */
-			while (r >= 0.0 && pick > 0 && d2[pick] == 0.0)
-				pick--;
-		} else {
-			/* Fewer distinct points than k: any point will do. */
-			pick = (size_t)(rand_unit(rng) * (double)n);
-		}
-		memcpy(&cent[c * d], &pts[pick * d], d * sizeof(double));
 		for (size_t i = 0; i < n; i++) {
-			double t = dist2(&pts[i * d], &cent[c * d], d);
-			if (t < d2[i])
-				d2[i] = t;
+			acc += d2[i];
+			sc->cum[i] = acc;
 		}
+		for (size_t tr = 0; tr < trials; tr++) {
+			double s = 0.0;
+			size_t id;
+
+			/* With every point on a centroid already (fewer
+			 * distinct points than k) any point will do. */
+			if (pot > 0.0)
+				id = pick_weighted(sc->cum, n,
+				                   rand_unit(rng) * pot);
+			else
+				id = (size_t)(rand_unit(rng) * (double)n);
+			for (size_t i = 0; i < n; i++) {
+				double v = dist2(&pts[i * d], &pts[id * d], d);
+				cand[i] = v < d2[i] ? v : d2[i];
+				s += cand[i];
+			}
+			if (s < best_pot) {
+				best_pot = s;
+				best_id = id;
+				t = best, best = cand, cand = t;
+			}
+		}
+		memcpy(&cent[c * d], &pts[best_id * d], d * sizeof(double));
+		t = d2, d2 = best, best = t;
+		pot = best_pot;
 	}
 	return JOBD_OK;
 }
@@ -180,10 +217,12 @@ struct kmeans_result {
 
 /* Lloyd's iterations from the seeded centroids in r->cent. */
 static int lloyd(struct jobd_job *job, const struct kmeans_params *p,
-                 const double *pts, struct kmeans_result *r, double *d2,
-                 double *sums)
+                 const double *pts, struct kmeans_result *r,
+                 struct kmeans_scratch *sc)
 {
 	size_t n = p->n, d = p->d, k = p->k;
+	double *d2 = sc->d2, *sums = sc->sums;
+	double base = (double)p->run / (double)p->n_init;
 
 	for (size_t i = 0; i < n; i++)
 		r->labels[i] = SIZE_MAX; /* so the first pass counts changes */
@@ -191,7 +230,7 @@ static int lloyd(struct jobd_job *job, const struct kmeans_params *p,
 	r->iterations = 0;
 	for (size_t it = 1; it <= p->iterations; it++) {
 		size_t changed = 0;
-		double shift2 = 0.0;
+		double shift_tot = 0.0;
 
 		/* Assignment step. */
 		for (size_t i = 0; i < n; i++) {
@@ -240,22 +279,22 @@ static int lloyd(struct jobd_job *job, const struct kmeans_params *p,
 				moved = dist2(cc, &sums[c * d], d);
 				memcpy(cc, &sums[c * d], d * sizeof(double));
 			}
-			if (moved > shift2)
-				shift2 = moved;
+			shift_tot += moved;
 		}
 
-		jobd_job_progress(job, (double)it / (double)p->iterations,
+		jobd_job_progress(job,
+		                  base + (double)it / (double)p->iterations /
+		                                  (double)p->n_init,
 		                  NULL);
 		if (jobd_job_cancelled(job))
 			return JOBD_E_CANCELLED;
-		if (sqrt(shift2) <= p->tolerance) {
+		/* scikit-learn's test: the sum over centroids of their
+		 * squared moves against tol times the data's mean variance. */
+		if (shift_tot <= p->tolerance_abs) {
 			r->converged = 1;
 			break;
 		}
 	}
-
-	if (r->converged)
-		jobd_job_progress(job, 1.0, "converged");
 
 	/* Final assignment against the final centroids: labels, sizes and
 	 * inertia then describe the model that is returned. */
@@ -308,6 +347,27 @@ static int want_int(struct jobd_job *job, const json_t *in, const char *key,
 	return JOBD_OK;
 }
 
+/* The mean over the d features of their variance (population, ddof 0):
+ * numpy.mean(numpy.var(X, axis=0)), which scikit-learn scales tol by.
+ * Two passes, mean then squared deviations, for accuracy. */
+static double mean_variance(const double *x, size_t n, size_t d)
+{
+	double total = 0.0;
+
+	for (size_t j = 0; j < d; j++) {
+		double mean = 0.0, ss = 0.0;
+		for (size_t i = 0; i < n; i++)
+			mean += x[i * d + j];
+		mean /= (double)n;
+		for (size_t i = 0; i < n; i++) {
+			double t = x[i * d + j] - mean;
+			ss += t * t;
+		}
+		total += ss / (double)n;
+	}
+	return total / (double)d;
+}
+
 /*
  * Validates input into p and builds the cache key: a kmeans_key_head
  * followed by the n * d coordinates. The points inside the key are the
@@ -318,9 +378,9 @@ static int parse_input(struct jobd_job *job, const json_t *in,
                        struct kmeans_params *p, unsigned char **key,
                        size_t *key_len)
 {
-	static const char *const known[] = {"points", "k",         "iterations",
-	                                    "seed",   "tolerance", "labels",
-	                                    NULL};
+	static const char *const known[] = {"points",     "k",      "max_iter",
+	                                    "iterations", "n_init", "seed",
+	                                    "tolerance",  "labels", NULL};
 	const json_t *points, *v;
 	const char *name;
 	json_t *value;
@@ -373,14 +433,26 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 	                   0, &ival)))
 		return rc;
 	p->k = (size_t)ival;
-	if ((rc = want_int(job, in, "iterations", 1, KMEANS_MAX_ITERATIONS,
-	                   KMEANS_DEFAULT_ITERATIONS, &ival)))
+	/* max_iter is scikit-learn's name; iterations the older one. */
+	if (json_object_get(in, "max_iter") &&
+	    json_object_get(in, "iterations"))
+		return fail_bad(job, "max_iter: give max_iter or its older "
+		                     "name iterations, not both");
+	if ((rc = want_int(job, in,
+	                   json_object_get(in, "iterations") ? "iterations"
+	                                                     : "max_iter",
+	                   1, KMEANS_MAX_ITERATIONS, KMEANS_DEFAULT_ITERATIONS,
+	                   &ival)))
 		return rc;
 	p->iterations = (size_t)ival;
+	if ((rc = want_int(job, in, "n_init", 1, KMEANS_MAX_N_INIT,
+	                   KMEANS_DEFAULT_N_INIT, &ival)))
+		return rc;
+	p->n_init = (size_t)ival;
 	if ((rc = want_int(job, in, "seed", 0, INT64_MAX, 0, &ival)))
 		return rc;
 	p->seed = (uint64_t)ival;
-	p->tolerance = 0.0;
+	p->tolerance = KMEANS_DEFAULT_TOLERANCE;
 	v = json_object_get(in, "tolerance");
 	if (v) {
 		p->tolerance = json_number_value(v);
@@ -390,20 +462,22 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 			                "tolerance: must be a non-negative "
 			                "number");
 	}
-	p->want_labels = 0;
+	p->want_labels = 1;
 	v = json_object_get(in, "labels");
 	if (v) {
 		if (!json_is_boolean(v))
 			return fail_bad(job, "labels: must be true or false");
 		p->want_labels = json_is_true(v);
 	}
-	if ((double)p->n * (double)p->k * (double)p->d * (double)p->iterations >
+	if ((double)p->n * (double)p->k * (double)p->d * (double)p->iterations *
+	            (double)p->n_init >
 	    KMEANS_MAX_WORK)
 		return fail_bad(job,
-		                "iterations: %zu points x k %zu x %zu "
-		                "dimensions x %zu iterations is more work "
-		                "than the limit %.0e",
-		                p->n, p->k, p->d, p->iterations,
+		                "max_iter: %zu points x k %zu x %zu "
+		                "dimensions x %zu iterations x %zu starts is "
+		                "more work than the limit %.0e; lower max_iter "
+		                "or n_init",
+		                p->n, p->k, p->d, p->iterations, p->n_init,
 		                KMEANS_MAX_WORK);
 
 	memset(&head, 0, sizeof(head));
@@ -412,6 +486,7 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 	head.d = p->d;
 	head.k = p->k;
 	head.iterations = p->iterations;
+	head.n_init = p->n_init;
 	head.seed = p->seed;
 	head.tolerance = p->tolerance;
 	*key_len = sizeof(head) + p->n * p->d * sizeof(double);
@@ -445,6 +520,7 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 			x[i * p->d + j] = t + 0.0;
 		}
 	}
+	p->tolerance_abs = p->tolerance * mean_variance(x, p->n, p->d);
 	return JOBD_OK;
 
 fail:
@@ -479,10 +555,13 @@ static json_t *result_json(const struct kmeans_params *p,
 		if (json_array_append_new(
 		            labels, json_integer((json_int_t)r->labels[i])))
 			goto fail;
-	out = json_pack("{s:o, s:o, s:o, s:f, s:I, s:b}", "centroids", cent,
-	                "sizes", sizes, "labels", labels, "inertia", r->inertia,
-	                "iterations", (json_int_t)r->iterations, "converged",
-	                r->converged);
+	out = json_pack("{s:o, s:o, s:o, s:f, s:I, s:b, s:I, s:I, s:f, s:f}",
+	                "centroids", cent, "sizes", sizes, "labels", labels,
+	                "inertia", r->inertia, "iterations",
+	                (json_int_t)r->iterations, "converged", r->converged,
+	                "n_init", (json_int_t)p->n_init, "max_iter",
+	                (json_int_t)p->iterations, "tolerance", p->tolerance,
+	                "tolerance_abs", p->tolerance_abs);
 	return out;
 
 fail:
@@ -551,6 +630,72 @@ static void kmeans_destroy(void *state)
 	free(st);
 }
 
+static void result_free(struct kmeans_result *r)
+{
+	free(r->cent);
+	free(r->labels);
+	free(r->sizes);
+}
+
+static int result_alloc(struct kmeans_result *r, const struct kmeans_params *p)
+{
+	r->cent = malloc(p->k * p->d * sizeof(double));
+	r->labels = malloc(p->n * sizeof(size_t));
+	r->sizes = malloc(p->k * sizeof(size_t));
+	return r->cent && r->labels && r->sizes ? 0 : -1;
+}
+
+/*
+ * n_init starts from one random stream, each seeded and refined; the one
+ * of lowest inertia is kept in *best (the first of equals, so the result
+ * does not depend on rounding order between starts).
+ */
+static int train(struct jobd_job *job, struct kmeans_params *p,
+                 const double *pts, struct kmeans_result *best)
+{
+	struct kmeans_result cur = {0}, t;
+	struct kmeans_scratch sc = {0};
+	uint64_t rng = p->seed;
+	int rc = JOBD_E_PLUGIN_FAILED;
+
+	sc.d2 = malloc(p->n * sizeof(double));
+	sc.cum = malloc(p->n * sizeof(double));
+	sc.cand = malloc(p->n * sizeof(double));
+	sc.best = malloc(p->n * sizeof(double));
+	sc.sums = malloc(p->k * p->d * sizeof(double));
+	if (!sc.d2 || !sc.cum || !sc.cand || !sc.best || !sc.sums ||
+	    result_alloc(&cur, p) != 0 || result_alloc(best, p) != 0) {
+		job->host->fail(job, "out of memory");
+		goto out;
+	}
+	best->inertia = INFINITY;
+	for (p->run = 0; p->run < p->n_init; p->run++) {
+		rc = seed_plusplus(job, p, pts, cur.cent, &sc, &rng);
+		if (rc == JOBD_OK)
+			rc = lloyd(job, p, pts, &cur, &sc);
+		if (rc == JOBD_E_CANCELLED) {
+			job->host->fail(job,
+			                "cancelled in start %zu of %zu, after "
+			                "%zu of at most %zu iterations",
+			                p->run + 1, p->n_init, cur.iterations,
+			                p->iterations);
+			goto out;
+		}
+		if (cur.inertia < best->inertia)
+			t = *best, *best = cur, cur = t;
+	}
+	jobd_job_progress(job, 1.0, best->converged ? "converged" : NULL);
+	rc = JOBD_OK;
+out:
+	result_free(&cur);
+	free(sc.d2);
+	free(sc.cum);
+	free(sc.cand);
+	free(sc.best);
+	free(sc.sums);
+	return rc;
+}
+
 static int kmeans_process(void *state, void *worker_state, struct jobd_job *job,
                           const json_t *input, json_t **output)
 {
@@ -559,10 +704,8 @@ static int kmeans_process(void *state, void *worker_state, struct jobd_job *job,
 	struct kmeans_result r = {0};
 	unsigned char *key = NULL;
 	size_t key_len = 0;
-	double *d2 = NULL, *sums = NULL;
 	const double *pts;
 	json_t *out = NULL;
-	uint64_t rng;
 	int cached = 0, rc;
 
 	(void)worker_state;
@@ -576,24 +719,9 @@ static int kmeans_process(void *state, void *worker_state, struct jobd_job *job,
 		cached = 1;
 		jobd_job_progress(job, 1.0, "from cache");
 	} else {
-		r.cent = malloc(p.k * p.d * sizeof(double));
-		r.labels = malloc(p.n * sizeof(size_t));
-		r.sizes = malloc(p.k * sizeof(size_t));
-		d2 = malloc(p.n * sizeof(double));
-		sums = malloc(p.k * p.d * sizeof(double));
-		if (!r.cent || !r.labels || !r.sizes || !d2 || !sums)
-			goto nomem;
-		rng = p.seed;
-		rc = seed_plusplus(job, &p, pts, r.cent, d2, &rng);
-		if (rc == JOBD_OK)
-			rc = lloyd(job, &p, pts, &r, d2, sums);
-		if (rc == JOBD_E_CANCELLED) {
-			job->host->fail(job,
-			                "cancelled after %zu of at most %zu "
-			                "iterations",
-			                r.iterations, p.iterations);
+		rc = train(job, &p, pts, &r);
+		if (rc != JOBD_OK)
 			goto out;
-		}
 		out = result_json(&p, &r);
 		if (!out)
 			goto nomem;
@@ -618,11 +746,7 @@ nomem:
 out:
 	json_decref(out);
 	free(key);
-	free(r.cent);
-	free(r.labels);
-	free(r.sizes);
-	free(d2);
-	free(sums);
+	result_free(&r);
 	return rc;
 }
 
@@ -631,9 +755,9 @@ static const struct jobd_plugin kmeans_plugin = {
         .abi_minor = JOBD_PLUGIN_ABI_MINOR,
         .size = sizeof(struct jobd_plugin),
         .name = "kmeans",
-        .version = "1.0.0",
-        .description =
-                "k-means clustering (k-means++, Lloyd) with a model cache",
+        .version = "2.0.0",
+        .description = "k-means clustering (n_init starts of greedy "
+                       "k-means++ and Lloyd) with a model cache",
         .flags = JOBD_PLUGIN_RETRY_SAFE,
         .init = kmeans_init,
         .destroy = kmeans_destroy,

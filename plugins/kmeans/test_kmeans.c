@@ -208,8 +208,8 @@ END_TEST
 
 START_TEST(test_cache_canonical)
 {
-	/* Key order, 1 vs 1.0 and the default iterations spelt out are the
-	 * same request. */
+	/* Key order, 1 vs 1.0 and the defaults spelt out (max_iter under its
+	 * older name iterations) are the same request. */
 	struct plugin_host *h = open_or_fail(NULL);
 	json_t *out = NULL;
 
@@ -222,8 +222,9 @@ START_TEST(test_cache_canonical)
 	json_decref(out);
 	ck_assert_int_eq(plugin_host_call(h,
 	                                  "{\"points\":[[1.0,2.0],[3,4.0],"
-	                                  "[10,10]],\"iterations\":100,"
-	                                  "\"seed\":0,\"k\":2}",
+	                                  "[10,10]],\"iterations\":300,"
+	                                  "\"seed\":0,\"k\":2,\"n_init\":10,"
+	                                  "\"tolerance\":1e-4,\"labels\":true}",
 	                                  &out, NULL),
 	                 JOBD_OK);
 	ck_assert(is_cached(out));
