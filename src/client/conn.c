@@ -287,6 +287,16 @@ static int conn_read(struct jobd_client *c)
 			snprintf(why, sizeof(why),
 			         "server closed the connection (%s)",
 			         c->close_reason);
+		else if (!c->hello_seen && !c->ssl)
+			/* A TLS server closes on a plain hello without a
+			 * word: say what it most likely is. */
+			snprintf(
+			        why, sizeof(why),
+			        "server closed the connection before answering "
+			        "hello (if it is a TLS port, write the entry "
+			        "as "
+			        "tls://%s)",
+			        conn_display(c));
 		else
 			snprintf(why, sizeof(why),
 			         "server closed the connection");

@@ -90,8 +90,14 @@ int tls_ctx_build(struct jobd_client *c, char *why, size_t why_size)
 		if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file,
 		                                SSL_FILETYPE_PEM) != 1) {
 			ssl_reason(r, sizeof(r), "no key in it");
-			snprintf(why, why_size, "client key %s: %s",
-			         c->key_file, r);
+			if (strstr(r, "mismatch"))
+				snprintf(why, why_size,
+				         "client key %s does not match "
+				         "certificate %s",
+				         c->key_file, c->cert_file);
+			else
+				snprintf(why, why_size, "client key %s: %s",
+				         c->key_file, r);
 			goto fail;
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {
