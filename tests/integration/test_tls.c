@@ -150,13 +150,15 @@ static char *tls_server_stop(struct tls_server *s)
 	ssize_t n;
 
 	/* With -naccept 1 it exits once its client has gone, having
-	 * printed all it got; a kill is only for one that hangs. */
-	close(s->stdin_fd);
+	 * printed all it got; a kill is only for one that hangs. Its stdin
+	 * stays open till then: at the end of stdin it would quit before
+	 * reading what the client sent. */
 	for (i = 0; i < 60; i++) {
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid)
 			break;
 		usleep(50000);
 	}
+	close(s->stdin_fd);
 	if (i == 60) {
 		kill(s->pid, SIGTERM);
 		waitpid(s->pid, &status, 0);
@@ -546,6 +548,131 @@ START_TEST(test_token_file)
 }
 END_TEST
 
+/* ---- jobctl -------------------------------------------------------------- */
+
+/* Runs $JOBCTL_BIN with argv (NULL-terminated, after "jobctl"); its
+ * stderr into err. Returns the exit status. */
+static int jobctl(char *err, size_t cap, const char *const *args)
+{
+	char path[] = "/tmp/jobd-tls-err-XXXXXX";
+	const char *argv[16];
+	int fd, status, n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	argv[n++] = "jobctl";
+	while (*args)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, 2);
+		execv(getenv("JOBCTL_BIN"), (char *const *)argv);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	got = pread(fd, err, cap - 1, 0);
+	err[got > 0 ? got : 0] = '\0';
+	close(fd);
+	unlink(path);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_jobctl_flags)
+{
+	char err[4096], server[128], tokfile[300];
+	struct tls_server s;
+	uint16_t port;
+	int fd, seen_fd;
+	char *seen;
+	pid_t pid;
+
+	snprintf(tokfile, sizeof(tokfile), "%s/jobctl-token.%d", certs,
+	         (int)getpid());
+	fd = open(tokfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_eq(write(fd, TOKEN "\n", sizeof(TOKEN)),
+	                 (ssize_t)sizeof(TOKEN));
+	close(fd);
+
+	/* --ca and --token-file: verified, and the token goes over TLS. The
+	 * fake TLS server never answers the ping: a timeout (4), not a
+	 * connect failure (3), is the proof that the handshake passed. */
+	tls_server_start(&s, cert("server.pem"), cert("server.key"), NULL);
+	snprintf(server, sizeof(server), "tls://localhost:%u", s.port);
+	{
+		const char *a[] = {
+		        "--ca",  cert("ca.pem"), "-s", server, "--token-file",
+		        tokfile, "--timeout",    "1s", "ping", NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 4);
+	}
+	seen = tls_server_stop(&s);
+	ck_assert_msg(strstr(seen, "\"token\":\"" TOKEN "\""), "%s", seen);
+	ck_assert_ptr_nonnull(strstr(seen, "\"type\":\"ping\""));
+	free(seen);
+
+	/* a wrong --ca: exit 3 and why */
+	tls_server_start(&s, cert("server.pem"), cert("server.key"), NULL);
+	snprintf(server, sizeof(server), "tls://localhost:%u", s.port);
+	{
+		const char *a[] = {"--ca", cert("other-ca.pem"),
+		                   "-s",   server,
+		                   "ping", NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 3);
+	}
+	ck_assert_msg(strstr(err, "server certificate not accepted"), "%s",
+	              err);
+	free(tls_server_stop(&s));
+
+	/* mutual TLS through --cert/--key */
+	tls_server_start(&s, cert("server.pem"), cert("server.key"),
+	                 cert("ca.pem"));
+	snprintf(server, sizeof(server), "tls://localhost:%u", s.port);
+	{
+		const char *a[] = {"--ca",      cert("ca.pem"),
+		                   "--cert",    cert("client.pem"),
+		                   "--key",     cert("client.key"),
+		                   "-s",        server,
+		                   "--timeout", "1s",
+		                   "ping",      NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 4);
+	}
+	free(tls_server_stop(&s));
+
+	/* bad flags: exit 2 before anything is sent */
+	{
+		const char *a[] = {"--cert", cert("client.pem"), "ping", NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 2);
+		ck_assert_ptr_nonnull(strstr(err, "--cert and --key"));
+	}
+	ck_assert_int_eq(chmod(tokfile, 0640), 0);
+	{
+		const char *a[] = {"--token-file", tokfile, "ping", NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 2);
+		ck_assert_ptr_nonnull(strstr(err, "run: chmod 600"));
+	}
+
+	/* a refused token: exit 6, "not authorized" */
+	pid = fake_start(&port, &seen_fd);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
+	setenv("JOBD_TOKEN", "wrong-token", 1);
+	{
+		const char *a[] = {"-s", server, "ping", NULL};
+		ck_assert_int_eq(jobctl(err, sizeof(err), a), 6);
+	}
+	unsetenv("JOBD_TOKEN");
+	ck_assert_msg(strstr(err, "not authorized") &&
+	                      strstr(err, "unauthorized"),
+	              "%s", err);
+	seen = fake_stop(pid, seen_fd);
+	ck_assert_ptr_nonnull(strstr(seen, "wrong-token"));
+	free(seen);
+	unlink(tokfile);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -563,6 +690,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_wrong_kind_of_port);
 	tcase_add_test(tc, test_token_accepted_and_refused);
 	tcase_add_test(tc, test_token_file);
+	tcase_add_test(tc, test_jobctl_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
