@@ -66,6 +66,7 @@ struct jobd_client {
 	int fd;              /* -1 when not connected */
 	SSL *ssl;            /* on a tls:// server, over fd; owned */
 	bool ssl_want_write; /* SSL_read needs the socket writable first */
+	bool ssl_failed;     /* a fatal TLS error: no close_notify */
 	char *user;          /* from the server's hello: who we are; owned */
 	bool auth_refused;   /* the server refused our token (handshake) */
 	struct frame_decoder dec;

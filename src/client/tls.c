@@ -10,12 +10,21 @@
  * caller polls the fd (jobd_client_fd() stays usable). TLS 1.2 is the
  * floor; the server's certificate must chain to the CA file (or the
  * system's store) and name the host of the server-list entry.
+ *
+ * SIGPIPE: OpenSSL writes to the socket with write(2), which raises
+ * SIGPIPE on a connection the peer has reset, and the library promises
+ * never to raise it. Every SSL call that may write runs with SIGPIPE
+ * blocked in the calling thread; one it raised is taken back with
+ * sigtimedwait before the mask is restored (as PostgreSQL's libpq does).
+ * The process's signal dispositions are left alone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +37,41 @@
 #include "client/client_priv.h"
 
 #define TOKEN_MAX 256
+
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending; /* someone else's SIGPIPE: leave it pending */
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pending);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t set, pending;
+	int saved = errno;
+
+	sigemptyset(&pending);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE) == 1) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGPIPE);
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+	errno = saved;
+}
 
 /* The most recent OpenSSL error as text, or fallback. Clears the queue. */
 static void ssl_reason(char *buf, size_t size, const char *fallback)
@@ -193,12 +237,17 @@ int tls_connect(struct jobd_client *c, const struct server *s, int64_t deadline,
 		return -1;
 	}
 	for (;;) {
+		struct sigpipe_guard g;
+
 		ERR_clear_error();
+		sigpipe_block(&g);
 		r = SSL_connect(c->ssl);
+		sigpipe_restore(&g);
 		if (r == 1)
 			return 0;
 		err = SSL_get_error(c->ssl, r);
 		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+			c->ssl_failed = true;
 			if (err == SSL_ERROR_SYSCALL && errno &&
 			    !ERR_peek_error())
 				snprintf(why, why_size,
@@ -245,6 +294,8 @@ static ssize_t io_failure(struct jobd_client *c, int r, bool reading, char *why,
 	case SSL_ERROR_ZERO_RETURN:
 		return 0; /* close_notify: the end of the stream */
 	case SSL_ERROR_SYSCALL:
+		/* Fatal: no SSL_shutdown after this (tls_close). */
+		c->ssl_failed = true;
 		if (!ERR_peek_error()) {
 			if (errno == 0 && reading)
 				return 0; /* EOF without close_notify */
@@ -255,6 +306,7 @@ static ssize_t io_failure(struct jobd_client *c, int r, bool reading, char *why,
 		}
 		/* fall through */
 	default:
+		c->ssl_failed = true;
 		ssl_reason(reason, sizeof(reason), "TLS failure");
 		snprintf(why, why_size, "TLS: %s", reason);
 		errno = EPROTO;
@@ -265,6 +317,7 @@ static ssize_t io_failure(struct jobd_client *c, int r, bool reading, char *why,
 ssize_t tls_recv(struct jobd_client *c, void *buf, size_t n, char *why,
                  size_t why_size)
 {
+	struct sigpipe_guard g;
 	int r;
 
 	if (!c->ssl)
@@ -272,7 +325,9 @@ ssize_t tls_recv(struct jobd_client *c, void *buf, size_t n, char *why,
 	c->ssl_want_write = false;
 	ERR_clear_error();
 	errno = 0;
+	sigpipe_block(&g); /* reading may write: alerts, key updates */
 	r = SSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	sigpipe_restore(&g);
 	if (r > 0)
 		return r;
 	return io_failure(c, r, true, why, why_size);
@@ -281,13 +336,16 @@ ssize_t tls_recv(struct jobd_client *c, void *buf, size_t n, char *why,
 ssize_t tls_send(struct jobd_client *c, const void *buf, size_t n, char *why,
                  size_t why_size)
 {
+	struct sigpipe_guard g;
 	int r;
 
 	if (!c->ssl)
 		return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	ERR_clear_error();
 	errno = 0;
+	sigpipe_block(&g);
 	r = SSL_write(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	sigpipe_restore(&g);
 	if (r > 0)
 		return r;
 	if (io_failure(c, r, false, why, why_size) == 0)
@@ -297,15 +355,22 @@ ssize_t tls_send(struct jobd_client *c, const void *buf, size_t n, char *why,
 
 void tls_close(struct jobd_client *c)
 {
+	struct sigpipe_guard g;
+
 	if (!c->ssl)
 		return;
-	/* One try: a close_notify if the socket takes it now, no wait. */
-	if (SSL_is_init_finished(c->ssl))
+	/* One try: a close_notify if the socket takes it now, no wait; never
+	 * after a fatal error (OpenSSL forbids it). */
+	if (SSL_is_init_finished(c->ssl) && !c->ssl_failed) {
+		sigpipe_block(&g);
 		SSL_shutdown(c->ssl);
+		sigpipe_restore(&g);
+	}
 	ERR_clear_error();
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	c->ssl_want_write = false;
+	c->ssl_failed = false;
 }
 
 int client_read_token_file(const char *path, char **out, char *why,

@@ -71,7 +71,7 @@ struct tls_server {
 /* A jobd hello frame, as a server would send it. */
 static const char server_hello[] =
         "{\"type\":\"hello\",\"version\":1,\"server\":\"s_server\","
-        "\"max_frame_size\":65536,\"user\":\"alice\"}";
+        "\"max_frame_size\":16777216,\"user\":\"alice\"}";
 
 /* Starts s_server with cert/key, one connection; verify_ca: ask for a
  * client certificate signed by it (mutual TLS). */
@@ -673,6 +673,54 @@ START_TEST(test_jobctl_flags)
 }
 END_TEST
 
+/* The server vanishes while a large request is being written over TLS:
+ * the client reports a lost connection; it must not raise SIGPIPE,
+ * which would kill this process. */
+START_TEST(test_no_sigpipe)
+{
+	struct tls_server s;
+	struct jobd_client *c;
+	json_t *big;
+	char *text;
+	uint64_t id;
+	int r, status;
+	pid_t killer;
+
+	tls_server_start(&s, cert("server.pem"), cert("server.key"), NULL);
+	c = client_to("tls://localhost", s.port);
+	ck_assert_int_eq(jobd_client_set_ca_file(c, cert("ca.pem")),
+	                 JOBD_CLIENT_OK);
+	ck_assert_msg(jobd_client_connect(c, 10000) == JOBD_CLIENT_OK, "%s",
+	              jobd_client_errmsg(c));
+	/* It stops reading, so the request fills the socket; then it dies
+	 * while the client waits to write the rest: the kernel resets the
+	 * connection under a half-written TLS record. */
+	kill(s.pid, SIGSTOP);
+	killer = fork();
+	ck_assert_int_ge(killer, 0);
+	if (killer == 0) {
+		usleep(300000);
+		kill(s.pid, SIGKILL);
+		_exit(0);
+	}
+	text = malloc(8 << 20);
+	memset(text, 'x', 8 << 20);
+	text[(8 << 20) - 1] = '\0';
+	big = json_string(text);
+	free(text);
+	r = jobd_client_submit(c, "echo", big, 0, &id);
+	ck_assert_msg(r == JOBD_CLIENT_E_CONNECTION_LOST ||
+	                      r == JOBD_CLIENT_E_CONNECT,
+	              "status %d: %s", r, jobd_client_errmsg(c));
+	json_decref(big);
+	jobd_client_free(c);
+	waitpid(killer, &status, 0);
+	waitpid(s.pid, &status, 0);
+	close(s.stdin_fd);
+	unlink(s.out);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -691,6 +739,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_token_accepted_and_refused);
 	tcase_add_test(tc, test_token_file);
 	tcase_add_test(tc, test_jobctl_flags);
+	tcase_add_test(tc, test_no_sigpipe);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -700,7 +749,8 @@ int main(void)
 	SRunner *sr = srunner_create(tls_suite());
 	int failed;
 
-	signal(SIGPIPE, SIG_IGN);
+	/* SIGPIPE keeps its default action: the client must never raise it
+	 * (a test would die of it), TLS or not. */
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
