@@ -666,8 +666,8 @@ const struct users_entry *users_by_token(const struct users *u,
                                          const char *token, size_t len)
 {
 	uint8_t h[TOKEN_SHA256_SIZE];
-	size_t i, found = 0;
-	unsigned any = 0, eq, mask;
+	size_t i, found = 0, mask;
+	unsigned any = 0, eq;
 
 	if (!u || !token || len == 0 || len > TOKEN_MAX_LEN)
 		return NULL;
@@ -681,8 +681,8 @@ const struct users_entry *users_by_token(const struct users *u,
 		eq = (unsigned)(CRYPTO_memcmp(h, u->v[i].token_sha256,
 		                              TOKEN_SHA256_SIZE) == 0);
 		eq &= (unsigned)u->v[i].has_token;
-		mask = 0u - (eq & ~any & 1u);
-		found = (found & ~(size_t)mask) | (i & (size_t)mask);
+		mask = (size_t)0 - (size_t)(eq & ~any & 1u);
+		found = (found & ~mask) | (i & mask);
 		any |= eq;
 	}
 	OPENSSL_cleanse(h, sizeof(h));
@@ -811,19 +811,58 @@ int users_remove(struct users *u, const char *name)
 	return -ENOENT;
 }
 
-/* A YAML double-quoted scalar: ", \ and control bytes escaped. */
-static void put_quoted(FILE *f, const char *s)
+/* Length and code point of the UTF-8 sequence at s (valid: libyaml
+ * checked it on the way in), or 1 and the byte for anything else. */
+static size_t utf8_next(const unsigned char *s, uint32_t *cp)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	if (s[0] >= 0xc0 && s[0] < 0xe0 && (s[1] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+		return 2;
+	}
+	if (s[0] >= 0xe0 && s[0] < 0xf0 && (s[1] & 0xc0) == 0x80 &&
+	    (s[2] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(s[0] & 0x0f) << 12 |
+		      (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+		return 3;
+	}
+	if (s[0] >= 0xf0 && s[0] < 0xf8 && (s[1] & 0xc0) == 0x80 &&
+	    (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80) {
+		*cp = (uint32_t)(s[0] & 0x07) << 18 |
+		      (uint32_t)(s[1] & 0x3f) << 12 |
+		      (uint32_t)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+		return 4;
+	}
+	*cp = s[0];
+	return 1;
+}
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
+/*
+ * A YAML double-quoted scalar that reads back as s: ", \ escaped, and so is
+ * every character YAML would not keep as it is (controls, the line
+ * separators NEL, LS and PS, a BOM, anything outside its printable set).
+ */
+static void put_quoted(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	uint32_t cp;
+	size_t n;
+
+	fputc('"', f);
+	while (*s) {
+		n = utf8_next(s, &cp);
+		if (cp == '"' || cp == '\\')
+			fprintf(f, "\\%c", (int)cp);
+		else if ((cp >= 0x20 && cp <= 0x7e) ||
+		         (cp >= 0xa0 && cp <= 0xd7ff && cp != 0x2028 &&
+		          cp != 0x2029) ||
+		         (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) ||
+		         cp >= 0x10000)
+			fwrite(s, 1, n, f);
+		else if (cp <= 0xff)
+			fprintf(f, "\\x%02x", (unsigned)cp);
 		else
-			fputc(c, f);
+			fprintf(f, "\\u%04x", (unsigned)cp);
+		s += n;
 	}
 	fputc('"', f);
 }

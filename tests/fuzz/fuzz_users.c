@@ -44,6 +44,19 @@ static void check_users(const struct users *u)
 		                   u->v[i].token_sha256, TOKEN_SHA256_SIZE));
 		FUZZ_CHECK(back->v[i].n_plugins == u->v[i].n_plugins);
 		FUZZ_CHECK(back->v[i].admin == u->v[i].admin);
+		FUZZ_CHECK(back->v[i].max_running == u->v[i].max_running);
+		FUZZ_CHECK(back->v[i].max_queued == u->v[i].max_queued);
+		FUZZ_CHECK(!back->v[i].unix_user == !u->v[i].unix_user);
+		if (u->v[i].unix_user)
+			FUZZ_CHECK(!strcmp(back->v[i].unix_user,
+			                   u->v[i].unix_user));
+		FUZZ_CHECK(!back->v[i].cert_subject == !u->v[i].cert_subject);
+		if (u->v[i].cert_subject)
+			FUZZ_CHECK(!strcmp(back->v[i].cert_subject,
+			                   u->v[i].cert_subject));
+		for (size_t k = 0; k < u->v[i].n_plugins; k++)
+			FUZZ_CHECK(!strcmp(back->v[i].plugins[k],
+			                   u->v[i].plugins[k]));
 	}
 	users_free(back);
 	free(text);
