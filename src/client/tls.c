@@ -205,6 +205,9 @@ static void handshake_failure(struct jobd_client *c, const struct server *s,
 	                         strstr(r, "record layer failure")
 	                 ? " (is it a plain jobd port? then write the entry "
 	                   "without tls://)"
+	         : strstr(r, "protocol version") ||
+	                         strstr(r, "unsupported protocol")
+	                 ? " (this client speaks TLS 1.2 or newer only)"
 	                 : "");
 	(void)s;
 }

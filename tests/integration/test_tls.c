@@ -74,11 +74,13 @@ static const char server_hello[] =
         "\"max_frame_size\":16777216,\"user\":\"alice\"}";
 
 /* Starts s_server with cert/key, one connection; verify_ca: ask for a
- * client certificate signed by it (mutual TLS). */
-static void tls_server_start(struct tls_server *s, const char *crt,
-                             const char *key, const char *verify_ca)
+ * client certificate signed by it (mutual TLS); extra: more s_server
+ * options, NULL-terminated, or NULL. */
+static void tls_server_start_with(struct tls_server *s, const char *crt,
+                                  const char *key, const char *verify_ca,
+                                  const char *const *extra)
 {
-	const char *argv[16];
+	const char *argv[24];
 	char buf[4096];
 	int in[2], n = 0, i, fd;
 	uint8_t hdr[4];
@@ -104,6 +106,8 @@ static void tls_server_start(struct tls_server *s, const char *crt,
 		argv[n++] = "-CAfile";
 		argv[n++] = verify_ca;
 	}
+	while (extra && *extra)
+		argv[n++] = *extra++;
 	argv[n] = NULL;
 	s->pid = fork();
 	ck_assert_int_ge(s->pid, 0);
@@ -140,6 +144,12 @@ static void tls_server_start(struct tls_server *s, const char *crt,
 			s->port = (uint16_t)atoi(p + 2);
 	}
 	ck_assert_msg(s->port, "s_server did not start: %s", buf);
+}
+
+static void tls_server_start(struct tls_server *s, const char *crt,
+                             const char *key, const char *verify_ca)
+{
+	tls_server_start_with(s, crt, key, verify_ca, NULL);
 }
 
 /* Stops it and returns what it printed (malloc'd). */
@@ -343,6 +353,25 @@ START_TEST(test_mutual_tls)
 	        strstr(jobd_client_errmsg(c), "certificate required") ||
 	                strstr(jobd_client_errmsg(c), "handshake failure"),
 	        "%s", jobd_client_errmsg(c));
+	jobd_client_free(c);
+	free(tls_server_stop(&s));
+}
+END_TEST
+
+/* A server that offers only TLS 1.1: refused, the floor is 1.2. */
+START_TEST(test_old_tls)
+{
+	static const char *const old[] = {"-tls1_1", "-cipher",
+	                                  "DEFAULT@SECLEVEL=0", NULL};
+	struct tls_server s;
+	struct jobd_client *c;
+
+	tls_server_start_with(&s, cert("server.pem"), cert("server.key"), NULL,
+	                      old);
+	c = client_to("tls://localhost", s.port);
+	ck_assert_int_eq(jobd_client_set_ca_file(c, cert("ca.pem")),
+	                 JOBD_CLIENT_OK);
+	connect_fails(c, "(this client speaks TLS 1.2 or newer only)");
 	jobd_client_free(c);
 	free(tls_server_stop(&s));
 }
@@ -734,6 +763,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_expired);
 	tcase_add_test(tc, test_name_mismatch);
 	tcase_add_test(tc, test_mutual_tls);
+	tcase_add_test(tc, test_old_tls);
 	tcase_add_test(tc, test_bad_settings);
 	tcase_add_test(tc, test_wrong_kind_of_port);
 	tcase_add_test(tc, test_token_accepted_and_refused);
