@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
+#include "auth/subject.h"
 #include "auth/token.h"
 #include "auth/trusted.h"
 #include "auth/usercmd.h"
@@ -552,6 +555,54 @@ START_TEST(test_usercmd)
 }
 END_TEST
 
+/* The subject the daemon will compute is what the openssl command shows
+ * the administrator, and it finds the user. */
+START_TEST(test_cert_subject)
+{
+	char cmd[1024], shown[512], *p, *subj = NULL, *t, *error = NULL;
+	struct users *u = NULL;
+	X509 *x;
+	FILE *f;
+
+	make_dir();
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s && openssl req -x509 -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:P-256 -nodes -keyout k.pem -out c.pem "
+	         "-days 1 -subj '/CN=Doe\\, Jane/OU=Bio+UID=jd/O=Lab' "
+	         "-multivalue-rdn 2>/dev/null && openssl x509 -in c.pem "
+	         "-noout -subject -nameopt RFC2253 > shown",
+	         dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/shown", dir);
+	f = fopen(cmd, "r");
+	ck_assert_ptr_nonnull(fgets(shown, sizeof(shown), f));
+	fclose(f);
+	shown[strcspn(shown, "\n")] = '\0';
+	ck_assert(!strncmp(shown, "subject=", 8));
+	snprintf(cmd, sizeof(cmd), "%s/c.pem", dir);
+	f = fopen(cmd, "r");
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(subject_rfc2253(x, &subj), 0);
+	ck_assert_str_eq(subj, shown + 8);
+	ck_assert_ptr_nonnull(strstr(subj, "CN=Doe\\, Jane"));
+
+	ck_assert_int_ge(
+	        asprintf(&t, "users:\n  jane:\n    cert_subject: '%s'\n", subj),
+	        0);
+	ck_assert_int_eq(users_parse(t, strlen(t), "u", &u, &error), 0);
+	ck_assert_ptr_nonnull(users_by_cert_subject(u, subj));
+	ck_assert_int_eq(subject_rfc2253(NULL, &p), -EINVAL);
+	users_free(u);
+	free(t);
+	free(subj);
+	X509_free(x);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -569,6 +620,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, test_trusted_refusals);
 	tcase_add_test(tc, test_users_load_checks);
 	tcase_add_test(tc, test_usercmd);
+	tcase_add_test(tc, test_cert_subject);
 	suite_add_tcase(s, tc);
 	return s;
 }
