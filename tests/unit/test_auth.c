@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -425,6 +426,58 @@ START_TEST(test_trusted_refusals)
 }
 END_TEST
 
+/* A file swapped back and forth between a trusted one and one anyone may
+ * write, while it is read: what is read is always what was checked. */
+START_TEST(test_trusted_swap_race)
+{
+	char *good, *bad, *text = NULL, *error = NULL;
+	int i, status, ok = 0, refused_n = 0;
+	size_t len;
+	pid_t pid;
+
+	make_dir();
+	good = put_file("users.yaml", 0600, "good");
+	bad = put_file("other.yaml", 0666, "bad!");
+	ck_assert_int_eq(chmod(bad, 0666), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		for (i = 0; i < 20000; i++)
+			if (renameat2(AT_FDCWD, good, AT_FDCWD, bad,
+			              RENAME_EXCHANGE) < 0)
+				_exit(1);
+		_exit(0);
+	}
+	for (i = 0; i < 20000; i++) {
+		int rc = trusted_read(good, 0, 64, &text, &len, &error);
+
+		if (rc == 0) {
+			ck_assert_str_eq(text, "good");
+			ok++;
+		} else {
+			ck_assert_int_eq(rc, -EPERM);
+			ck_assert_ptr_nonnull(
+			        strstr(error, "writable by others"));
+			refused_n++;
+		}
+		free(text);
+		free(error);
+		text = error = NULL;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	if (i == 20000)
+		waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_gt(ok + refused_n, 0);
+	unlink(good);
+	unlink(bad);
+	rmdir(dir);
+	free(good);
+	free(bad);
+}
+END_TEST
+
 START_TEST(test_users_load_checks)
 {
 	struct users *u = NULL;
@@ -618,6 +671,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, test_users_format_roundtrip);
 	tcase_add_test(tc, test_trusted_good);
 	tcase_add_test(tc, test_trusted_refusals);
+	tcase_add_test(tc, test_trusted_swap_race);
 	tcase_add_test(tc, test_users_load_checks);
 	tcase_add_test(tc, test_usercmd);
 	tcase_add_test(tc, test_cert_subject);
