@@ -165,6 +165,23 @@ static struct users *load(const char *path, FILE *err)
 	return u;
 }
 
+/* The file as written must pass the check jobd will make (a new file in
+ * a directory others may write, say): USERCMD_FAILED and why, if not. */
+static int check_written(const char *path, FILE *err)
+{
+	struct users *u = NULL;
+	char *error = NULL;
+	int rc = users_load(path, &u, &error);
+
+	users_free(u);
+	if (rc == 0)
+		return USERCMD_OK;
+	fprintf(err, "jobd user: written, but jobd will refuse it: %s\n",
+	        error ? error : "out of memory");
+	free(error);
+	return USERCMD_FAILED;
+}
+
 /* "a,b*" into e->plugins. Returns 0 or -1 after a message. */
 static int set_plugins(struct users_entry *e, const char *list, FILE *err)
 {
@@ -431,6 +448,7 @@ int usercmd_run(int argc, char **argv, const char *users_path, FILE *out,
 		}
 		fprintf(err, "jobd user: a running jobd needs `systemctl "
 		             "reload jobd` (SIGHUP) to see it\n");
+		rc = check_written(users_path, err);
 	}
 out:
 	token_wipe(tok, sizeof(tok));

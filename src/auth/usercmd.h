@@ -25,7 +25,9 @@
 /* Exit codes, as jobd's own. */
 enum {
 	USERCMD_OK = 0,
-	USERCMD_FAILED = 1, /* the file could not be read, checked or written */
+	USERCMD_FAILED = 1, /* the file could not be read, checked or written,
+	                       or was written where jobd will refuse it (the
+	                       message says how to fix that) */
 	USERCMD_USAGE = 2,  /* bad arguments, unknown or existing user */
 };
 

@@ -594,6 +594,28 @@ START_TEST(test_usercmd)
 	        run_cmd(path, out, sizeof(out), err, sizeof(err), 2, revoke),
 	        USERCMD_USAGE);
 
+	/* a new file where others may write: the token is out (the user
+	 * exists), and so is the fix */
+	{
+		char *sub, *p2;
+
+		ck_assert_int_ge(asprintf(&sub, "%s/open", dir), 0);
+		ck_assert_int_eq(mkdir(sub, 0777), 0);
+		ck_assert_int_eq(chmod(sub, 0777), 0);
+		ck_assert_int_ge(asprintf(&p2, "%s/users.yaml", sub), 0);
+		ck_assert_int_eq(
+		        run_cmd(p2, out, sizeof(out), err, sizeof(err), 5, add),
+		        USERCMD_FAILED);
+		ck_assert_uint_eq(strlen(out), 44);
+		ck_assert_msg(strstr(err, "written, but jobd will refuse it") &&
+		                      strstr(err, "run: chmod go-w "),
+		              "%s", err);
+		unlink(p2);
+		rmdir(sub);
+		free(p2);
+		free(sub);
+	}
+
 	/* an untrusted file is not touched */
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	ck_assert_int_eq(
