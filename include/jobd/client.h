@@ -12,7 +12,11 @@
  *    socket so that a program can wait in its own poll/epoll loop.
  *
  * Servers: a list "host:port,host:port" (IPv6 literals in brackets:
- * "[::1]:7878"). The client connects to the first that answers, in order.
+ * "[::1]:7878"); an entry "tls://host:port" is reached over TLS (1.2 or
+ * newer; default port 7879): the server's certificate must chain to the
+ * CA file (jobd_client_set_ca_file(), else $JOBD_CA, else the system's
+ * store) and be issued for that host name or address. The client connects
+ * to the first that answers, in order.
  * When a connect or the handshake fails it tries the next; when a working
  * connection is lost it moves on to the next server. Every failure message
  * names each server tried and why it failed.
@@ -30,7 +34,17 @@
  * only resumes when we take answers).
  *
  * Framing and message parsing are jobd's own wire library, linked in; the
- * same code the daemon uses.
+ * same code the daemon uses. TLS is OpenSSL's libssl, driven over the
+ * same non-blocking socket and the same poll() loops.
+ *
+ * Credentials (docs/security.md): the hello carries an access token when
+ * there is one: the one set with jobd_client_set_token() or
+ * jobd_client_set_token_file(), else $JOBD_TOKEN, else the first line of
+ * the file named by $JOBD_TOKEN_FILE (read at each connect). The token is
+ * sent only over TLS or to a loopback address, unless
+ * jobd_client_set_plaintext_token() allows more. A tls:// server that asks
+ * for a client certificate gets the one set with
+ * jobd_client_set_client_cert().
  *
  * Thread safety: a handle is used by one thread at a time. Use one handle
  * per thread (they share nothing), or hold your own lock around every call
@@ -98,6 +112,10 @@ enum jobd_client_status {
 	JOBD_CLIENT_E_SYSTEM = 7,
 	/* jobd_client_receive(): nothing in flight, so nothing will come. */
 	JOBD_CLIENT_E_IDLE = 8,
+	/* The server refused our credentials (code `unauthorized`: no token,
+	 * or a wrong one); errmsg names the servers. A new token, not a
+	 * retry, is what helps. */
+	JOBD_CLIENT_E_AUTH = 9,
 };
 
 /* The connection and everything it tracks. Opaque. */
@@ -168,6 +186,58 @@ JOBD_EXPORT void jobd_client_set_progress(struct jobd_client *c,
  */
 JOBD_EXPORT int jobd_client_connect(struct jobd_client *c, int timeout_ms);
 
+/* ---- Credentials and TLS (version 0.2) ------------------------------ */
+
+/*
+ * The access token to send in the hello (copied; the client keeps it in
+ * memory it wipes when replaced or freed). NULL clears it (then the
+ * environment is used, see above). Takes effect on the next connect.
+ * Returns JOBD_CLIENT_OK or JOBD_CLIENT_E_INVALID (empty, longer than 256
+ * bytes, or not printable ASCII).
+ */
+JOBD_EXPORT int jobd_client_set_token(struct jobd_client *c, const char *token);
+
+/*
+ * Reads the token now from the first line of path. The file must be a
+ * regular file owned by the caller (or root) with no access for group or
+ * others (chmod 600), as ssh asks of a private key. Returns
+ * JOBD_CLIENT_OK or JOBD_CLIENT_E_INVALID (errmsg says what to fix).
+ */
+JOBD_EXPORT int jobd_client_set_token_file(struct jobd_client *c,
+                                           const char *path);
+
+/*
+ * The CA certificates (PEM) that tls:// servers must chain to, instead of
+ * $JOBD_CA or the system's store. Loaded now: returns JOBD_CLIENT_OK or
+ * JOBD_CLIENT_E_INVALID (unreadable, no certificate in it). NULL goes
+ * back to the default. Takes effect on the next connect.
+ */
+JOBD_EXPORT int jobd_client_set_ca_file(struct jobd_client *c,
+                                        const char *path);
+
+/*
+ * Mutual TLS: the certificate (PEM, may hold the chain) and private key
+ * (PEM) shown to tls:// servers that ask for one. Loaded now; returns
+ * JOBD_CLIENT_OK or JOBD_CLIENT_E_INVALID (unreadable, or the key does not
+ * match). Both NULL: none.
+ */
+JOBD_EXPORT int jobd_client_set_client_cert(struct jobd_client *c,
+                                            const char *cert_file,
+                                            const char *key_file);
+
+/*
+ * allow != 0: send the token over plain TCP to any address (a network
+ * that is already encrypted, such as a VPN). Default 0: only to loopback
+ * addresses; to others the connect fails with a message saying so.
+ */
+JOBD_EXPORT void jobd_client_set_plaintext_token(struct jobd_client *c,
+                                                 int allow);
+
+/* The user name the server's hello says we are, or NULL (not connected,
+ * no users on that server, or not yet authenticated). Borrowed, valid
+ * until the connection changes. */
+JOBD_EXPORT const char *jobd_client_user(const struct jobd_client *c);
+
 /* "host:port" of the server connected to, or NULL when not connected.
  * Borrowed: valid until the connection changes. */
 JOBD_EXPORT const char *jobd_client_server(const struct jobd_client *c);
@@ -183,10 +253,12 @@ JOBD_EXPORT const char *jobd_client_server_name(const struct jobd_client *c);
 JOBD_EXPORT const char *jobd_client_errmsg(const struct jobd_client *c);
 
 /* After JOBD_CLIENT_E_SERVER: the protocol code (an unknown code string is
- * JOBD_E_INTERNAL); otherwise JOBD_OK. */
+ * JOBD_E_INTERNAL); after JOBD_CLIENT_E_AUTH: JOBD_E_UNAUTHORIZED;
+ * otherwise JOBD_OK. */
 JOBD_EXPORT enum jobd_error jobd_client_error_code(const struct jobd_client *c);
 
-/* After JOBD_CLIENT_E_SERVER: the code as sent ("busy"); else NULL.
+/* After JOBD_CLIENT_E_SERVER or _E_AUTH: the code as sent ("busy",
+ * "unauthorized"); else NULL.
  * Borrowed like errmsg. */
 JOBD_EXPORT const char *jobd_client_error_name(const struct jobd_client *c);
 

@@ -2,6 +2,8 @@
 /* libjobd-client's public API: handle, settings, errors, call and
  * response, any-order submit/receive. The I/O is in conn.c. */
 #include <errno.h>
+
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +77,153 @@ void jobd_client_free(struct jobd_client *c)
 	answer_queue_fini(&c->queue);
 	servers_fini(&c->servers);
 	free(c->name);
+	if (c->token)
+		OPENSSL_cleanse(c->token, strlen(c->token));
+	free(c->token);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	tls_ctx_free(c);
 	free(c);
+}
+
+/* Takes over token (may be NULL), wiping the one it replaces. */
+static void client_put_token(struct jobd_client *c, char *token)
+{
+	if (c->token)
+		OPENSSL_cleanse(c->token, strlen(c->token));
+	free(c->token);
+	c->token = token;
+}
+
+int jobd_client_set_token(struct jobd_client *c, const char *token)
+{
+	char *t;
+	size_t i, n;
+
+	client_clear(c);
+	if (!token) {
+		client_put_token(c, NULL);
+		return JOBD_CLIENT_OK;
+	}
+	n = strlen(token);
+	if (n == 0 || n > 256)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "a token is 1 to 256 characters");
+	for (i = 0; i < n; i++)
+		if (token[i] <= ' ' || token[i] > '~')
+			return client_fail(c, JOBD_CLIENT_E_INVALID,
+			                   "a token is printable ASCII without "
+			                   "spaces");
+	t = strdup(token);
+	if (!t)
+		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
+	client_put_token(c, t);
+	return JOBD_CLIENT_OK;
+}
+
+int jobd_client_set_token_file(struct jobd_client *c, const char *path)
+{
+	char why[600], *t = NULL;
+	int r;
+
+	client_clear(c);
+	if (!path)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "token file is NULL");
+	if (client_read_token_file(path, &t, why, sizeof(why)) < 0)
+		return client_fail(c, JOBD_CLIENT_E_INVALID, "%s", why);
+	r = jobd_client_set_token(c, t);
+	OPENSSL_cleanse(t, strlen(t));
+	free(t);
+	if (r != JOBD_CLIENT_OK)
+		return client_fail(c, r, "token file %s: %s", path, c->errmsg);
+	return r;
+}
+
+/* Sets *slot to a copy of v (NULL allowed); -1 on ENOMEM. */
+static int client_put_str(char **slot, const char *v)
+{
+	char *d = v ? strdup(v) : NULL;
+
+	if (v && !d)
+		return -1;
+	free(*slot);
+	*slot = d;
+	return 0;
+}
+
+/* Rebuilds the TLS context after a settings change, so that a bad file
+ * is reported by the call that named it; on failure the old settings
+ * come back. */
+static int client_tls_settings(struct jobd_client *c, char *ca, char *cert,
+                               char *key)
+{
+	char *old_ca = c->ca_file, *old_cert = c->cert_file,
+	     *old_key = c->key_file;
+	char why[700];
+
+	c->ca_file = ca;
+	c->cert_file = cert;
+	c->key_file = key;
+	if (tls_ctx_build(c, why, sizeof(why)) < 0) {
+		c->ca_file = old_ca;
+		c->cert_file = old_cert;
+		c->key_file = old_key;
+		free(ca);
+		free(cert);
+		free(key);
+		return client_fail(c, JOBD_CLIENT_E_INVALID, "%s", why);
+	}
+	free(old_ca);
+	free(old_cert);
+	free(old_key);
+	return JOBD_CLIENT_OK;
+}
+
+int jobd_client_set_ca_file(struct jobd_client *c, const char *path)
+{
+	char *ca = NULL, *cert = NULL, *key = NULL;
+
+	client_clear(c);
+	if (client_put_str(&ca, path) < 0 ||
+	    client_put_str(&cert, c->cert_file) < 0 ||
+	    client_put_str(&key, c->key_file) < 0) {
+		free(ca);
+		free(cert);
+		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
+	}
+	return client_tls_settings(c, ca, cert, key);
+}
+
+int jobd_client_set_client_cert(struct jobd_client *c, const char *cert_file,
+                                const char *key_file)
+{
+	char *ca = NULL, *cert = NULL, *key = NULL;
+
+	client_clear(c);
+	if (!cert_file != !key_file)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "a client certificate needs its key, and a "
+		                   "key its certificate");
+	if (client_put_str(&ca, c->ca_file) < 0 ||
+	    client_put_str(&cert, cert_file) < 0 ||
+	    client_put_str(&key, key_file) < 0) {
+		free(ca);
+		free(cert);
+		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
+	}
+	return client_tls_settings(c, ca, cert, key);
+}
+
+void jobd_client_set_plaintext_token(struct jobd_client *c, int allow)
+{
+	c->plaintext_token = allow != 0;
+}
+
+const char *jobd_client_user(const struct jobd_client *c)
+{
+	return c->fd >= 0 ? c->user : NULL;
 }
 
 int jobd_client_set_servers(struct jobd_client *c, const char *servers)
@@ -159,12 +307,18 @@ const char *jobd_client_errmsg(const struct jobd_client *c)
 
 enum jobd_error jobd_client_error_code(const struct jobd_client *c)
 {
-	return c->status == JOBD_CLIENT_E_SERVER ? c->code : JOBD_OK;
+	return c->status == JOBD_CLIENT_E_SERVER ||
+	                       c->status == JOBD_CLIENT_E_AUTH
+	               ? c->code
+	               : JOBD_OK;
 }
 
 const char *jobd_client_error_name(const struct jobd_client *c)
 {
-	return c->status == JOBD_CLIENT_E_SERVER ? c->code_name : NULL;
+	return c->status == JOBD_CLIENT_E_SERVER ||
+	                       c->status == JOBD_CLIENT_E_AUTH
+	               ? c->code_name
+	               : NULL;
 }
 
 int64_t jobd_client_retry_after_ms(const struct jobd_client *c)
@@ -193,6 +347,8 @@ const char *jobd_client_status_str(int status)
 		return "system error";
 	case JOBD_CLIENT_E_IDLE:
 		return "nothing in flight";
+	case JOBD_CLIENT_E_AUTH:
+		return "not authorized";
 	default:
 		return "unknown status";
 	}

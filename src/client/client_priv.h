@@ -8,8 +8,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include <jobd/client.h>
 
@@ -52,8 +54,21 @@ struct jobd_client {
 	jobd_client_progress_fn progress_fn;
 	void *progress_ud;
 
+	/* Credentials and TLS settings (tls.c). */
+	char *token;     /* set by the API; owned, wiped when freed */
+	char *ca_file;   /* set by the API, else $JOBD_CA, else the system's */
+	char *cert_file; /* mutual TLS: our certificate chain, or NULL */
+	char *key_file;  /* and its private key */
+	bool plaintext_token; /* send the token unencrypted to non-loopback */
+	SSL_CTX *tls_ctx;     /* built from the above on first use; owned */
+
 	/* The connection. */
-	int fd; /* -1 when not connected */
+	int fd;              /* -1 when not connected */
+	SSL *ssl;            /* on a tls:// server, over fd; owned */
+	bool ssl_want_write; /* SSL_read needs the socket writable first */
+	bool ssl_failed;     /* a fatal TLS error: no close_notify */
+	char *user;          /* from the server's hello: who we are; owned */
+	bool auth_refused;   /* the server refused our token (handshake) */
 	struct frame_decoder dec;
 	char *server_name;       /* from the server's hello; owned */
 	uint32_t max_frame_size; /* the server's, from hello */
@@ -116,6 +131,35 @@ int conn_pump(struct jobd_client *c, int64_t deadline);
 void conn_lost(struct jobd_client *c, int status, const char *reason);
 /* Closes the connection quietly (nothing may be in flight). */
 void conn_close(struct jobd_client *c);
+
+/* ---- tls.c ---- */
+/* (Re)builds c->tls_ctx from the settings (env JOBD_CA if no CA file was
+ * set). Returns 0, or -1 with why filled. */
+int tls_ctx_build(struct jobd_client *c, char *why, size_t why_size);
+/* Frees c->tls_ctx. */
+void tls_ctx_free(struct jobd_client *c);
+/* The TLS handshake with server s over c->fd (connected, non-blocking),
+ * verifying s's name or address. Returns 0 (c->ssl set) or -1 with why
+ * filled (what failed, why, and how to fix it). */
+int tls_connect(struct jobd_client *c, const struct server *s, int64_t deadline,
+                char *why, size_t why_size);
+/* Like recv/send on c->fd, through TLS when c->ssl: > 0 bytes, 0 at the
+ * end of the stream (recv), -1 with errno (EAGAIN: wait; EPROTO: a TLS
+ * failure, text in why). */
+ssize_t tls_recv(struct jobd_client *c, void *buf, size_t n, char *why,
+                 size_t why_size);
+ssize_t tls_send(struct jobd_client *c, const void *buf, size_t n, char *why,
+                 size_t why_size);
+/* Sends close_notify if it can without waiting, and frees c->ssl. */
+void tls_close(struct jobd_client *c);
+/* The token to send: the API's, else $JOBD_TOKEN, else the contents of
+ * $JOBD_TOKEN_FILE. *out is malloc'd (wipe and free it) or NULL for none.
+ * Returns 0 or -1 with why filled (a bad token file). */
+int client_token(struct jobd_client *c, char **out, char *why, size_t why_size);
+/* Reads a token file: first line, owned by us or root, no access for
+ * group or others. Returns 0 and a malloc'd token, or -1 with why. */
+int client_read_token_file(const char *path, char **out, char *why,
+                           size_t why_size);
 
 /* ---- client.c ---- */
 /* Records a failure (printf-style) and returns status. */

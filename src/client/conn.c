@@ -3,9 +3,12 @@
  * The client's one connection: connecting with failover over the server
  * list, the hello handshake, writing frames, reading and sorting answers.
  * The socket is non-blocking; every wait is a poll() with a deadline.
+ * On a tls:// server the bytes go through tls.c (tls_recv/tls_send), and
+ * the loops here stay the same.
  */
 #include <errno.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +19,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "client/client_priv.h"
 
@@ -52,12 +57,15 @@ static const char *conn_display(const struct jobd_client *c)
 
 void conn_close(struct jobd_client *c)
 {
+	tls_close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	frame_decoder_fini(&c->dec);
 	free(c->server_name);
 	c->server_name = NULL;
+	free(c->user);
+	c->user = NULL;
 	c->hello_seen = false;
 	c->max_frame_size = 0;
 	c->close_reason[0] = '\0';
@@ -142,7 +150,7 @@ static int conn_on_frame(struct jobd_client *c, const char *body, size_t len)
 	struct msg m;
 	struct msg_error e;
 	const json_t *v;
-	char why[300];
+	char why[700];
 
 	if (msg_parse(body, len, MSG_FROM_SERVER, &m, &e) < 0) {
 		/* A newer server may send types we do not know: ignore them
@@ -162,6 +170,11 @@ static int conn_on_frame(struct jobd_client *c, const char *body, size_t len)
 		if (json_is_integer(v) && json_integer_value(v) > 0 &&
 		    json_integer_value(v) <= FRAME_MAX_LIMIT)
 			c->max_frame_size = (uint32_t)json_integer_value(v);
+		/* Who the server took us for (docs/protocol.md §12). */
+		v = json_object_get(m.root, "user");
+		free(c->user);
+		c->user =
+		        json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 		c->hello_seen = true;
 		break;
 	case MSG_PROGRESS:
@@ -170,9 +183,13 @@ static int conn_on_frame(struct jobd_client *c, const char *body, size_t len)
 		break;
 	case MSG_ERROR:
 		if (!m.has_id) {
-			/* About the connection; the server closes next. */
+			/* About the connection; the server closes next, or,
+			 * for a refused token, may let us try again: either
+			 * way the handshake has failed. */
 			snprintf(c->close_reason, sizeof(c->close_reason),
 			         "%s: %s", m.code_name, m.message);
+			if (!c->hello_seen && m.code == JOBD_E_UNAUTHORIZED)
+				c->auth_refused = true;
 			break;
 		}
 		conn_on_final(c, (uint64_t)m.id, true, json_incref(m.root));
@@ -213,9 +230,21 @@ static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 			return JOBD_CLIENT_E_PROTOCOL;
 		}
 		if (r == FRAME_TOO_LARGE) {
-			snprintf(why, sizeof(why),
-			         "server announced a frame of %u bytes",
-			         (unsigned)frame_decoder_announced(&c->dec));
+			/* A TLS record (alert 0x15, handshake 0x16, version
+			 * 3.x) where a frame length should be. */
+			if (!c->hello_seen &&
+			    (c->dec.header[0] == 0x15 ||
+			     c->dec.header[0] == 0x16) &&
+			    c->dec.header[1] == 0x03)
+				snprintf(why, sizeof(why),
+				         "the server answered with TLS: write "
+				         "the entry as tls://%s",
+				         conn_display(c));
+			else
+				snprintf(why, sizeof(why),
+				         "server announced a frame of %u bytes",
+				         (unsigned)frame_decoder_announced(
+				                 &c->dec));
 			conn_lost(c, JOBD_CLIENT_E_PROTOCOL, why);
 			return JOBD_CLIENT_E_PROTOCOL;
 		}
@@ -228,12 +257,12 @@ static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 /* Reads everything the socket has now. Returns OK or a lost status. */
 static int conn_read(struct jobd_client *c)
 {
-	char buf[65536], why[400];
+	char buf[65536], why[400], tls_why[300] = "";
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		n = tls_recv(c, buf, sizeof(buf), tls_why, sizeof(tls_why));
 		if (n > 0) {
 			r = conn_feed(c, buf, (size_t)n);
 			if (r != JOBD_CLIENT_OK)
@@ -244,7 +273,9 @@ static int conn_read(struct jobd_client *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return JOBD_CLIENT_OK;
-		if (n < 0)
+		if (n < 0 && tls_why[0])
+			snprintf(why, sizeof(why), "%s", tls_why);
+		else if (n < 0)
 			snprintf(why, sizeof(why), "%s", strerror(errno));
 		else if (frame_decoder_mid_frame(&c->dec))
 			snprintf(why, sizeof(why),
@@ -256,6 +287,16 @@ static int conn_read(struct jobd_client *c)
 			snprintf(why, sizeof(why),
 			         "server closed the connection (%s)",
 			         c->close_reason);
+		else if (!c->hello_seen && !c->ssl)
+			/* A TLS server closes on a plain hello without a
+			 * word: say what it most likely is. */
+			snprintf(
+			        why, sizeof(why),
+			        "server closed the connection before answering "
+			        "hello (if it is a TLS port, write the entry "
+			        "as "
+			        "tls://%s)",
+			        conn_display(c));
 		else
 			snprintf(why, sizeof(why),
 			         "server closed the connection");
@@ -274,7 +315,7 @@ int conn_pump(struct jobd_client *c, int64_t deadline)
 		                   "not connected");
 	for (;;) {
 		pfd.fd = c->fd;
-		pfd.events = POLLIN;
+		pfd.events = POLLIN | (c->ssl_want_write ? POLLOUT : 0);
 		pfd.revents = 0;
 		n = poll(&pfd, 1, conn_left(deadline));
 		if (n < 0 && errno == EINTR)
@@ -290,9 +331,11 @@ int conn_pump(struct jobd_client *c, int64_t deadline)
 	}
 }
 
-int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
+/* conn_send; with secret, the encoded frame is wiped before it is freed. */
+static int conn_send_frame(struct jobd_client *c, const json_t *msg,
+                           int64_t deadline, bool secret)
 {
-	char *buf = NULL, why[200];
+	char *buf = NULL, why[400], tls_why[300] = "";
 	size_t len, off = 0;
 	struct pollfd pfd;
 	ssize_t n;
@@ -314,8 +357,7 @@ int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
 		goto out;
 	}
 	while (off < len) {
-		n = send(c->fd, buf + off, len - off,
-		         MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = tls_send(c, buf + off, len - off, tls_why, sizeof(tls_why));
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -324,7 +366,7 @@ int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			snprintf(why, sizeof(why), "sending: %s",
-			         strerror(errno));
+			         tls_why[0] ? tls_why : strerror(errno));
 			conn_lost(c, JOBD_CLIENT_E_CONNECTION_LOST, why);
 			r = JOBD_CLIENT_E_CONNECTION_LOST;
 			goto out;
@@ -364,7 +406,77 @@ int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
 	}
 	r = JOBD_CLIENT_OK;
 out:
+	if (secret && buf)
+		OPENSSL_cleanse(buf, len);
 	free(buf);
+	return r;
+}
+
+int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
+{
+	return conn_send_frame(c, msg, deadline, false);
+}
+
+/* Is fd connected to this machine (127.0.0.0/8, ::1, or v4-mapped)? */
+static bool conn_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+		        24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		        &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* The hello, with our token if we have one. Returns OK or a status with
+ * why filled; the token is wiped from memory once sent. */
+static int conn_hello(struct jobd_client *c, const struct server *s,
+                      int64_t deadline, char *why, size_t why_size)
+{
+	char *token = NULL;
+	json_t *hello;
+	int r;
+
+	if (client_token(c, &token, why, why_size) < 0)
+		return JOBD_CLIENT_E_INVALID;
+	/* A bearer token in clear text is anyone's who can see the network:
+	 * only over TLS, or to this machine, unless the caller says so. */
+	if (token && !s->tls && !c->plaintext_token &&
+	    !conn_is_loopback(c->fd)) {
+		snprintf(why, why_size,
+		         "not sending the token unencrypted to %s: write the "
+		         "entry as tls://%s:%s",
+		         s->display, s->host, s->port);
+		OPENSSL_cleanse(token, strlen(token));
+		free(token);
+		return JOBD_CLIENT_E_INVALID;
+	}
+	hello = msg_hello_token(c->name, token);
+	if (token) {
+		OPENSSL_cleanse(token, strlen(token));
+		free(token);
+	}
+	if (!hello) {
+		snprintf(why, why_size, "out of memory");
+		return JOBD_CLIENT_E_SYSTEM;
+	}
+	r = conn_send_frame(c, hello, deadline, true);
+	if (json_object_get(hello, "token"))
+		OPENSSL_cleanse(
+		        (char *)json_string_value(
+		                json_object_get(hello, "token")),
+		        json_string_length(json_object_get(hello, "token")));
+	json_decref(hello);
 	return r;
 }
 
@@ -442,7 +554,6 @@ static int conn_open(struct jobd_client *c, size_t i, int64_t deadline,
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL, *ai;
-	json_t *hello;
 	int fd = -1, r, one = 1;
 
 	r = getaddrinfo(s->host, s->port, &hints, &res);
@@ -461,37 +572,39 @@ static int conn_open(struct jobd_client *c, size_t i, int64_t deadline,
 	c->fd = fd;
 	c->cur = i;
 	frame_decoder_init(&c->dec, FRAME_MAX_LIMIT);
-	/* The hello costs one round trip per connection and buys a check
-	 * that this is a jobd speaking v1, its frame limit, and an early
-	 * failover when the server refuses us (too_many_connections). */
-	hello = msg_hello(c->name);
-	if (!hello) {
+	if (s->tls && tls_connect(c, s, deadline, why, why_size) < 0) {
 		conn_close(c);
-		snprintf(why, why_size, "out of memory");
 		return -1;
 	}
-	r = conn_send(c, hello, deadline);
-	json_decref(hello);
-	while (r == JOBD_CLIENT_OK && !c->hello_seen)
+	/* The hello costs one round trip per connection and buys a check
+	 * that this is a jobd speaking v1, its frame limit, who the server
+	 * takes us for, and an early failover when the server refuses us
+	 * (too_many_connections, unauthorized). */
+	why[0] = '\0';
+	r = conn_hello(c, s, deadline, why, why_size);
+	while (r == JOBD_CLIENT_OK && !c->hello_seen && !c->close_reason[0])
 		r = conn_pump(c, deadline);
-	if (r == JOBD_CLIENT_OK)
+	if (r == JOBD_CLIENT_OK && c->hello_seen)
 		return 0;
 	if (c->fd < 0)
 		return -2;
-	conn_close(c);
-	if (r == JOBD_CLIENT_E_TIMEOUT)
+	if (r == JOBD_CLIENT_OK)
+		snprintf(why, why_size, "refused: %s", c->close_reason);
+	else if (r == JOBD_CLIENT_E_TIMEOUT)
 		snprintf(why, why_size, "no answer to hello");
-	else
+	else if (!why[0])
 		conn_copy(why, why_size, c->errmsg);
+	conn_close(c);
 	return -1;
 }
 
 int conn_ensure(struct jobd_client *c, int64_t deadline)
 {
-	char why[300];
+	char why[700];
 	size_t k, i, n = c->servers.n;
 	int64_t now, sub;
 
+	c->auth_refused = false;
 	if (c->fd >= 0) {
 		/* A server closes idle connections (idle_timeout, drain): find
 		 * that out now, before a request is sent into the void and
@@ -521,6 +634,15 @@ int conn_ensure(struct jobd_client *c, int64_t deadline)
 		default:
 			break;
 		}
+	}
+	if (c->auth_refused) {
+		/* Told apart from "unreachable": retrying will not help, a
+		 * right token will. */
+		client_fail(c, JOBD_CLIENT_E_AUTH, "not authorized: %s",
+		            c->trail);
+		c->code = JOBD_E_UNAUTHORIZED;
+		snprintf(c->code_name, sizeof(c->code_name), "unauthorized");
+		return JOBD_CLIENT_E_AUTH;
 	}
 	if (deadline >= 0 && conn_now_ms() >= deadline)
 		return client_fail(c, JOBD_CLIENT_E_TIMEOUT,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "client/servers.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,22 @@ static int parse_one(const char *s, size_t len, struct server *out, char *err,
 {
 	const char *host, *port = NULL, *colon;
 	size_t host_len, port_len = 0;
+	struct in_addr a4;
 	int v6 = 0;
 
+	if (len >= 6 && !strncmp(s, "tls://", 6)) {
+		out->tls = true;
+		s += 6;
+		len -= 6;
+	} else if (len >= 6 && !strncmp(s, "tcp://", 6)) {
+		s += 6;
+		len -= 6;
+	} else if (memmem(s, len, "://", 3)) {
+		snprintf(err, err_size,
+		         "\"%.*s\": unknown scheme (use tls:// or none)",
+		         (int)len, s);
+		return -EINVAL;
+	}
 	if (len == 0) {
 		snprintf(err, err_size, "empty entry in server list");
 		return -EINVAL;
@@ -95,12 +110,14 @@ static int parse_one(const char *s, size_t len, struct server *out, char *err,
 		return -EINVAL;
 	}
 	out->host = strndup(host, host_len);
-	out->port =
-	        port ? strndup(port, port_len) : strdup(SERVERS_DEFAULT_PORT);
+	out->port = port ? strndup(port, port_len)
+	                 : strdup(out->tls ? SERVERS_DEFAULT_TLS_PORT
+	                                   : SERVERS_DEFAULT_PORT);
 	if (!out->host || !out->port)
 		return -ENOMEM;
-	if (asprintf(&out->display, v6 ? "[%s]:%s" : "%s:%s", out->host,
-	             out->port) < 0) {
+	out->numeric = v6 || inet_pton(AF_INET, out->host, &a4) == 1;
+	if (asprintf(&out->display, v6 ? "%s[%s]:%s" : "%s%s:%s",
+	             out->tls ? "tls://" : "", out->host, out->port) < 0) {
 		out->display = NULL;
 		return -ENOMEM;
 	}

@@ -23,6 +23,7 @@ enum jobctl_exit {
 	JOBCTL_UNREACHABLE = 3,  /* no server could be reached (or kept) */
 	JOBCTL_TIMEOUT = 4,      /* --timeout passed, or the job's deadline */
 	JOBCTL_NOT_FINISHED = 5, /* result: the job has not finished yet */
+	JOBCTL_DENIED = 6,       /* not authorized, or forbidden */
 };
 
 #define JOBCTL_DEFAULT_QUERY_TIMEOUT_MS 10000
@@ -35,6 +36,12 @@ struct jobctl {
 	int retries;     /* --retry: extra attempts on `busy` */
 	bool pretty;     /* indented JSON: --pretty, --compact, or isatty */
 	bool provenance; /* --provenance: print {output, provenance} */
+	/* Credentials and TLS; NULL: the library's defaults ($JOBD_TOKEN,
+	 * $JOBD_TOKEN_FILE, $JOBD_CA, the system's CA store). */
+	const char *token_file;     /* --token-file */
+	const char *ca_file;        /* --ca */
+	const char *cert_file;      /* --cert (mutual TLS) */
+	const char *key_file;       /* --key */
 	struct jobd_client *client; /* made by jobctl_connect() */
 };
 

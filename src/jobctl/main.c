@@ -67,9 +67,10 @@ static void usage(FILE *f)
 	        "\n"
 	        "Options (before or after COMMAND):\n"
 	        "  -s, --server SERVERS   host:port[,host:port...], IPv6 in "
-	        "brackets;\n"
-	        "                         tried in order (default: "
-	        "$JOBD_SERVER, else %s)\n"
+	        "brackets,\n"
+	        "                         tls://host:port over TLS; tried in "
+	        "order\n"
+	        "                         (default: $JOBD_SERVER, else %s)\n"
 	        "  -t, --timeout DURATION give up after DURATION: 30 (s), "
 	        "500ms, 10s, 2m, 1h\n"
 	        "                         (call: no limit by default; others: "
@@ -86,6 +87,18 @@ static void usage(FILE *f)
 	        "{output, provenance}\n"
 	        "                         (plugin build, input hash, times, "
 	        "CPU, host)\n"
+	        "      --token-file FILE  send the access token in FILE "
+	        "(mode 600)\n"
+	        "                         (default: $JOBD_TOKEN, else the "
+	        "file\n"
+	        "                         $JOBD_TOKEN_FILE names)\n"
+	        "      --ca FILE          CA certificates for tls:// servers "
+	        "(default:\n"
+	        "                         $JOBD_CA, else the system's)\n"
+	        "      --cert FILE, --key FILE\n"
+	        "                         client certificate and key, for "
+	        "servers that\n"
+	        "                         ask for one (mutual TLS)\n"
 	        "  -h, --help             show this help\n"
 	        "  -V, --version          show the version\n"
 	        "\n"
@@ -97,6 +110,9 @@ static void usage(FILE *f)
 	        "  4  timeout (--timeout, or the job's deadline on the "
 	        "server)\n"
 	        "  5  result: the job has not finished yet\n"
+	        "  6  not authorized (no token, a wrong one), or forbidden "
+	        "(that\n"
+	        "     plugin or job is not yours)\n"
 	        "\n"
 	        "On a terminal, call and wait show a progress bar on stderr; "
 	        "Ctrl-C during\n"
@@ -114,6 +130,10 @@ static const struct option options[] = {
         {"pretty", no_argument, NULL, 'p'},
         {"compact", no_argument, NULL, 'c'},
         {"provenance", no_argument, NULL, 'P'},
+        {"token-file", required_argument, NULL, 'T'},
+        {"ca", required_argument, NULL, 'A'},
+        {"cert", required_argument, NULL, 'C'},
+        {"key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -168,6 +188,18 @@ static int parse_options(struct jobctl *j, int argc, char **argv)
 			break;
 		case 'P':
 			j->provenance = true;
+			break;
+		case 'T':
+			j->token_file = optarg;
+			break;
+		case 'A':
+			j->ca_file = optarg;
+			break;
+		case 'C':
+			j->cert_file = optarg;
+			break;
+		case 'K':
+			j->key_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);

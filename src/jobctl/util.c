@@ -26,8 +26,12 @@ int jobctl_exit_for(int status, enum jobd_error code)
 	case JOBD_CLIENT_OK:
 		return JOBCTL_OK;
 	case JOBD_CLIENT_E_SERVER:
+		if (code == JOBD_E_UNAUTHORIZED || code == JOBD_E_FORBIDDEN)
+			return JOBCTL_DENIED;
 		return code == JOBD_E_TIMEOUT ? JOBCTL_TIMEOUT
 		                              : JOBCTL_JOB_FAILED;
+	case JOBD_CLIENT_E_AUTH:
+		return JOBCTL_DENIED;
 	case JOBD_CLIENT_E_TIMEOUT:
 		return JOBCTL_TIMEOUT;
 	case JOBD_CLIENT_E_CONNECT:
@@ -73,6 +77,18 @@ int jobctl_client(struct jobctl *j)
 	}
 	jobd_client_set_name(j->client, "jobctl " JOBD_VERSION);
 	r = jobd_client_set_servers(j->client, j->servers);
+	if (r == JOBD_CLIENT_OK && j->token_file)
+		r = jobd_client_set_token_file(j->client, j->token_file);
+	if (r == JOBD_CLIENT_OK && j->ca_file)
+		r = jobd_client_set_ca_file(j->client, j->ca_file);
+	if (r == JOBD_CLIENT_OK && (j->cert_file || j->key_file)) {
+		if (!j->cert_file || !j->key_file) {
+			jobctl_err("--cert and --key go together");
+			return JOBCTL_USAGE;
+		}
+		r = jobd_client_set_client_cert(j->client, j->cert_file,
+		                                j->key_file);
+	}
 	if (r != JOBD_CLIENT_OK) {
 		jobctl_err("%s", jobd_client_errmsg(j->client));
 		return JOBCTL_USAGE;

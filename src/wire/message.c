@@ -59,6 +59,8 @@ static const char *const error_names[JOBD_E_COUNT_] = {
         [JOBD_E_INTERNAL] = "internal",
         [JOBD_E_IDLE_TIMEOUT] = "idle_timeout",
         [JOBD_E_INTERRUPTED] = "interrupted",
+        [JOBD_E_UNAUTHORIZED] = "unauthorized",
+        [JOBD_E_FORBIDDEN] = "forbidden",
 };
 
 const char *msg_type_name(enum msg_type t)
@@ -289,10 +291,27 @@ static int get_version(struct vctx *c, struct msg *m)
 
 static int v_hello(struct vctx *c, enum msg_from from, struct msg *m)
 {
+	json_t *v;
+
 	if (get_version(c, m) < 0)
 		return -1;
-	return get_str(c, from == MSG_FROM_CLIENT ? "client" : "server", false,
-	               0, &m->name);
+	if (get_str(c, from == MSG_FROM_CLIENT ? "client" : "server", false, 0,
+	            &m->name) < 0)
+		return -1;
+	if (from != MSG_FROM_CLIENT)
+		return 0;
+	/* The token's value is never put in a message: only its shape. */
+	v = json_object_get(c->root, "token");
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) < 1 ||
+	    json_string_length(v) > MSG_TOKEN_MAX_LEN ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return bad(c, "token",
+		           "must be a string of 1 to 256 bytes without NUL");
+	m->token = json_string_value(v);
+	m->token_len = json_string_length(v);
+	return 0;
 }
 
 static int v_call(struct vctx *c, struct msg *m)
@@ -608,6 +627,11 @@ json_t *msg_hello(const char *name)
 	return put_str(put(start(MSG_HELLO, false, 0), "version",
 	                   json_integer(PROTOCOL_VERSION)),
 	               "client", name);
+}
+
+json_t *msg_hello_token(const char *name, const char *token)
+{
+	return put_str(msg_hello(name), "token", token);
 }
 
 json_t *msg_hello_server(const char *name, uint32_t max_frame_size)

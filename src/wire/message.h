@@ -25,6 +25,11 @@
 #define MSG_ID_MAX         ((int64_t)9007199254740991) /* 2^53 - 1 */
 #define MSG_JOB_ID_MAX_LEN 64
 #define MSG_NAME_MAX_LEN   64
+#define MSG_TOKEN_MAX_LEN  256 /* hello's token, bytes */
+/* Until a connection has authenticated, frames past this are refused
+ * (docs/protocol.md §12): an unknown peer cannot make the server buffer
+ * max_frame_size bytes. */
+#define PROTOCOL_PREAUTH_MAX_FRAME (64u * 1024)
 
 /* Which side sent the message: the same `type` may mean different things. */
 enum msg_from {
@@ -67,7 +72,10 @@ struct msg {
 
 	/* hello */
 	int64_t version;
-	const char *name; /* client or server name, may be NULL */
+	const char *name;  /* client or server name, may be NULL */
+	const char *token; /* client hello: the access token, or NULL; a
+	                      secret: never log it */
+	size_t token_len;
 
 	/* call */
 	const char *plugin;
@@ -125,6 +133,9 @@ enum jobd_error msg_error_from_name(const char *name);
  * when has_id is false.
  */
 json_t *msg_hello(const char *name); /* client hello: "client": name */
+/* Client hello with "token" (a secret: the caller wipes what it
+ * encodes); token NULL leaves it out. */
+json_t *msg_hello_token(const char *name, const char *token);
 /* Server hello: "server": name, and the frame limit the client must keep. */
 json_t *msg_hello_server(const char *name, uint32_t max_frame_size);
 json_t *msg_call(int64_t id, const char *plugin, json_t *steal_input,

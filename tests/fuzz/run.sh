@@ -5,7 +5,8 @@
 #
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
-# SECONDS: per harness (default 60); HARNESS: frame, message, config
+# SECONDS: per harness (default 60); HARNESS: frame, message, config,
+# users, hello
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -25,7 +26,7 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message config}
+harnesses=${*:-frame message config users hello}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
@@ -33,8 +34,14 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	frame) echo "$top/src/wire/frame.c" ;;
 	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
 	config) echo "$top/src/daemon/config.c $top/src/wire/frame.c" ;;
+	users) echo "$top/src/auth/users.c $top/src/auth/token.c $top/src/auth/trusted.c" ;;
+	hello)
+		echo "$top/src/wire/frame.c $top/src/wire/message.c" \
+			"$top/src/auth/users.c $top/src/auth/token.c" \
+			"$top/src/auth/trusted.c"
+		;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, config)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, config, users, hello)" >&2
 		exit 2
 		;;
 	esac
@@ -43,12 +50,13 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 maxlen() {
 	case "$1" in
 	message) echo 16384 ;;
+	hello) echo 70000 ;;
 	*) echo 4096 ;;
 	esac
 }
 
 mkdir -p "$out/artifacts"
-libs=$(pkg-config --cflags --libs jansson yaml-0.1)
+libs=$(pkg-config --cflags --libs jansson yaml-0.1 libcrypto)
 for h in $harnesses; do
 	srcs="$here/fuzz_$h.c $(sources "$h")"
 	bin="$out/fuzz-$h"
@@ -57,7 +65,8 @@ for h in $harnesses; do
 		stale=yes
 	else
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
-			"$top/src/wire/message.h" "$top/src/daemon/config.h"; do
+			"$top/src/wire/message.h" "$top/src/daemon/config.h" \
+			"$top/src/auth/users.h" "$top/src/auth/token.h"; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done
 	fi

@@ -762,6 +762,58 @@ START_TEST(test_hello_version)
 }
 END_TEST
 
+static void built(json_t *b, enum msg_from from, enum msg_type t,
+                  struct msg *m);
+
+/* hello's token: a string of 1..256 bytes; its value is never echoed. */
+START_TEST(test_hello_token)
+{
+	const char *nul = "{\"type\":\"hello\",\"version\":1,"
+	                  "\"token\":\"ab\\u0000cd\"}";
+	struct msg_error e;
+	struct msg m;
+	char b[400], tok[258];
+
+	expect_ok(C, "{\"type\":\"hello\",\"version\":1,\"token\":\"s3cr\"}",
+	          &m);
+	ck_assert_str_eq(m.token, "s3cr");
+	ck_assert_uint_eq(m.token_len, 4);
+	msg_fini(&m);
+	expect_ok(C, "{\"type\":\"hello\",\"version\":1}", &m);
+	ck_assert_ptr_null(m.token);
+	msg_fini(&m);
+	/* a server's hello has no token to read */
+	expect_ok(S, "{\"type\":\"hello\",\"version\":1,\"token\":7}", &m);
+	ck_assert_ptr_null(m.token);
+	msg_fini(&m);
+
+	expect_err(C, "{\"type\":\"hello\",\"version\":1,\"token\":7}",
+	           JOBD_E_BAD_REQUEST, "\"token\" must be a string");
+	expect_err(C, "{\"type\":\"hello\",\"version\":1,\"token\":\"\"}",
+	           JOBD_E_BAD_REQUEST, "\"token\"");
+	expect_errn(C, nul, strlen(nul), JOBD_E_BAD_REQUEST, "without NUL", &e);
+	memset(tok, 'k', 256);
+	tok[256] = '\0';
+	snprintf(b, sizeof(b),
+	         "{\"type\":\"hello\",\"version\":1,\"token\":\"%s\"}", tok);
+	expect_ok(C, b, &m);
+	ck_assert_uint_eq(m.token_len, 256);
+	msg_fini(&m);
+	snprintf(b, sizeof(b),
+	         "{\"type\":\"hello\",\"version\":1,\"token\":\"%sk\"}", tok);
+	expect_errn(C, b, strlen(b), JOBD_E_BAD_REQUEST, "token", &e);
+	ck_assert_ptr_null(strstr(e.text, "kkkk"));
+
+	built(msg_hello_token("jobctl", "s3cr"), C, MSG_HELLO, &m);
+	ck_assert_str_eq(m.token, "s3cr");
+	ck_assert_str_eq(m.name, "jobctl");
+	msg_fini(&m);
+	built(msg_hello_token("jobctl", NULL), C, MSG_HELLO, &m);
+	ck_assert_ptr_null(m.token);
+	msg_fini(&m);
+}
+END_TEST
+
 START_TEST(test_name_lengths)
 {
 	char b[256];
@@ -947,6 +999,8 @@ START_TEST(test_names)
 	        "internal",
 	        "idle_timeout",
 	        "interrupted",
+	        "unauthorized",
+	        "forbidden",
 	};
 	for (int c = 1; c < JOBD_E_COUNT_; c++) {
 		ck_assert_str_eq(msg_error_name((enum jobd_error)c), want[c]);
@@ -1244,6 +1298,7 @@ static Suite *message_suite(void)
 	                    sizeof(field_cases) / sizeof(field_cases[0]));
 	tcase_add_test(tc, test_error_texts);
 	tcase_add_test(tc, test_hello_version);
+	tcase_add_test(tc, test_hello_token);
 	tcase_add_test(tc, test_name_lengths);
 	tcase_add_test(tc, test_id_edges);
 	tcase_add_test(tc, test_unknown_fields_ignored);
