@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 
 /* Parses text named "t.yaml"; fails the test unless it succeeds. */
 static struct config *ok(const char *text)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/provenance.h"
+#include "daemon/exec/provenance.h"
 
 static struct provenance sample(int64_t queued, int64_t started,
                                 int64_t finished, double cpu, unsigned n)
