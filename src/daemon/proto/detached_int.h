@@ -92,6 +92,8 @@ json_t *djob_final_msg(bool has_id, int64_t id, const struct store_rec *r);
 void djob_live_rec(const struct djob *x, struct store_rec *r);
 json_t *djob_status_msg(bool has_id, int64_t id, const struct store_rec *r,
                         const struct djob *x);
+/* Takes a queued job out of its queue (or the backlog); true if it was
+ * still waiting, and then the caller owns it. */
 bool djob_take_waiting(struct proto *pr, struct job *j);
 /* Sends a message (built per attacher by fn) to every attached session. */
 void djob_tell_attached(struct proto *pr, struct djob *x,
@@ -104,5 +106,12 @@ struct err_arg {
 	enum jobd_error code;
 	const char *text;
 };
+
+/* Removes j from the recovery backlog; true if it was there. */
+bool djob_backlog_take(struct detached *d, struct job *j);
+/* Sets id on o when has_id. */
+void djob_put_id(json_t *o, bool has_id, int64_t id);
+/* A job as `status` and `jobs` show it. x: the live job, for progress. */
+json_t *djob_json(const struct store_rec *r, const struct djob *x);
 
 #endif

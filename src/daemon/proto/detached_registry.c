@@ -190,3 +190,37 @@ json_t *djob_error_for(int64_t id, const void *arg)
 		json_object_set_new(o, "job", json_string(e->job));
 	return o;
 }
+
+void djob_attacher_add(struct djob *x, struct attacher *a, uint32_t slot,
+                       uint32_t gen, int64_t req_id)
+{
+	a->slot = slot;
+	a->gen = gen;
+	a->req_id = req_id;
+	a->next = x->attachers;
+	x->attachers = a;
+}
+
+/* Removes j from the recovery backlog; true if it was there. */
+bool djob_backlog_take(struct detached *d, struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_backlog; i++) {
+		if (d->backlog[i] == j) {
+			memmove(&d->backlog[i], &d->backlog[i + 1],
+			        (d->n_backlog - i - 1) * sizeof(*d->backlog));
+			d->n_backlog--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Takes a queued job out of its queue (or the backlog); true if it was
+ * still waiting, and then the caller owns it. */
+bool djob_take_waiting(struct proto *pr, struct job *j)
+{
+	return pool_unqueue(j->plugin->pool, j) ||
+	       djob_backlog_take(pr->detached, j);
+}

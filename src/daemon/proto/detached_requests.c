@@ -288,30 +288,6 @@ void detached_jobs(struct proto *pr, struct session *s, struct msg *m)
 	djob_store_submit(pr, r);
 }
 
-/* Removes j from the recovery backlog; true if it was there. */
-static bool djob_backlog_take(struct detached *d, struct job *j)
-{
-	size_t i;
-
-	for (i = 0; i < d->n_backlog; i++) {
-		if (d->backlog[i] == j) {
-			memmove(&d->backlog[i], &d->backlog[i + 1],
-			        (d->n_backlog - i - 1) * sizeof(*d->backlog));
-			d->n_backlog--;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Takes a queued job out of its queue (or the backlog); true if it was
- * still waiting, and then the caller owns it. */
-bool djob_take_waiting(struct proto *pr, struct job *j)
-{
-	return pool_unqueue(j->plugin->pool, j) ||
-	       djob_backlog_take(pr->detached, j);
-}
-
 /* Cancels live job x. Returns true if it left a queue (and is ended). */
 static bool djob_cancel(struct proto *pr, struct djob *x)
 {
