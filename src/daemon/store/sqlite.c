@@ -358,7 +358,7 @@ static int run_requeue(struct sqlite_store *s, struct store_req *r)
 	return rc;
 }
 
-static int run_one(struct sqlite_store *s, struct store_req *r)
+static int exec_one(struct sqlite_store *s, struct store_req *r)
 {
 	switch (r->op) {
 	case STORE_INSERT:
@@ -378,7 +378,7 @@ static int run_one(struct sqlite_store *s, struct store_req *r)
 }
 
 /* Runs a batch in one transaction, each request under a savepoint. */
-static void run_batch(struct sqlite_store *s, struct store_req *list)
+static void exec_batch(struct sqlite_store *s, struct store_req *list)
 {
 	struct store_req *r;
 	char err[200];
@@ -392,7 +392,7 @@ static void run_batch(struct sqlite_store *s, struct store_req *list)
 			continue;
 		}
 		exec_sql(s, "SAVEPOINT req", err, sizeof(err));
-		r->rc = run_one(s, r);
+		r->rc = exec_one(s, r);
 		if (r->rc < 0)
 			exec_sql(s, "ROLLBACK TO req", err, sizeof(err));
 		exec_sql(s, "RELEASE req", err, sizeof(err));
@@ -573,12 +573,12 @@ static int sq_load_unfinished(struct store_backend *b, struct store_rec **rows,
 
 static int sq_run_one(struct store_backend *b, struct store_req *r)
 {
-	return run_one(sq_of(b), r);
+	return exec_one(sq_of(b), r);
 }
 
 static void sq_run_batch(struct store_backend *b, struct store_req *list)
 {
-	run_batch(sq_of(b), list);
+	exec_batch(sq_of(b), list);
 }
 
 static void sq_close(struct store_backend *b)
