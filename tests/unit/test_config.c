@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the YAML configuration loader (src/daemon/config.c). */
+/* Unit tests for the YAML configuration loader (src/daemon/config/). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
