@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the YAML configuration loader (src/daemon/config.c). */
+/* Unit tests for the YAML configuration loader (src/daemon/config/). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 
 /* Parses text named "t.yaml"; fails the test unless it succeeds. */
 static struct config *ok(const char *text)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/daemon/provenance.c: the provenance text that goes
+ * Unit tests for src/daemon/exec/provenance.c: the provenance text that goes
  * into every answer is written digit by digit (the hot path); it must say
  * exactly what the jansson-built object says.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/provenance.h"
+#include "daemon/exec/provenance.h"
 
 static struct provenance sample(int64_t queued, int64_t started,
                                 int64_t finished, double cpu, unsigned n)

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* jobd: the job server daemon. Runs in the foreground (systemd's
+ * Type=notify, or a terminal); never forks itself away. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config/config.h"
+#include "daemon/core/jobd.h"
+#include "daemon/util/log.h"
+#include "jobd-build.h"
+
+#define DEFAULT_CONFIG JOBD_SYSCONFDIR "/jobd.yaml"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: jobd [OPTION]...\n"
+	        "Serve jobs to clients over TCP with the plugins in the "
+	        "configured directories.\n\n"
+	        "  -c, --config FILE     configuration (default %s)\n"
+	        "  -t, --check-config    validate the configuration and exit\n"
+	        "  -l, --log-level LEVEL error|warning|notice|info|debug "
+	        "(overrides the file)\n"
+	        "  -V, --version         print the version and exit\n"
+	        "  -h, --help            this help\n\n"
+	        "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads.\n",
+	        DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"check-config", no_argument, NULL, 't'},
+	        {"log-level", required_argument, NULL, 'l'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONFIG;
+	struct config *cfg = NULL;
+	struct jobd jd;
+	char *error = NULL;
+	int check = 0, level = -1, c, rc;
+	sigset_t mask;
+
+	while ((c = getopt_long(argc, argv, "c:tl:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'l':
+			level = config_log_level_from_name(optarg);
+			if (level < 0) {
+				fprintf(stderr,
+				        "jobd: --log-level: unknown level "
+				        "\"%s\" (want error, warning, notice, "
+				        "info or debug)\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("jobd %s\n", JOBD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "jobd: unexpected argument \"%s\"\n",
+		        argv[optind]);
+		return 2;
+	}
+
+	/* Before any thread exists, so that every thread inherits the mask
+	 * and the signals reach only the loop's signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_init(level >= 0 ? level : JOBD_LOG_INFO);
+	rc = config_load(path, &cfg, &error);
+	if (rc < 0) {
+		fprintf(stderr, "jobd: %s\n", error);
+		free(error);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	if (level < 0)
+		log_set_level(cfg->log_level);
+	rc = jobd_init(&jd, cfg, path, level);
+	if (rc < 0) {
+		log_error("cannot start: %s", strerror(-rc));
+		jobd_fini(&jd);
+		return 1;
+	}
+	rc = jobd_run(&jd);
+	jobd_fini(&jd);
+	log_notice("stopped");
+	return rc;
+}

@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/exec/plugin.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/exec/job.h"
+#include "daemon/util/log.h"
+#include "daemon/exec/provenance.h"
+#include "daemon/store/store.h"
+#include "wire/frame.h"
+#include "wire/message.h"
+
+/* Progress goes to clients at most this often per job; a plugin may call
+ * progress() in its inner loop without flooding anyone. */
+#define PROGRESS_INTERVAL_NS (100ull * 1000000ull)
+
+static char *strdup_printf(const char *fmt, ...) JOBD_PRINTF(1, 2);
+static char *strdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* --- the host table ------------------------------------------------------ */
+
+/* NOTE: fail(NULL, ...) inside init() has no job to name the plugin, and the
+ * ABI gives fail() no host pointer; init runs on the main thread one plugin
+ * at a time, so a thread-local names the plugin being initialised. */
+static _Thread_local struct plugin *plugin_initializing;
+
+static void host_log(const struct jobd_host *host, int level, const char *fmt,
+                     ...)
+{
+	const struct plugin_host *h =
+	        container_of(host, const struct plugin_host, pub);
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(level, "plugin %s: %s", plugin_name(h->plugin), line);
+}
+
+static void host_progress(struct jobd_job *pub, double fraction,
+                          const char *message)
+{
+	struct job *j = (struct job *)pub;
+	struct plugin *p = j->plugin;
+	struct progress_note *n;
+	uint64_t now = monotonic_ns();
+
+	if (!(fraction >= 0.0)) /* also catches NaN */
+		fraction = 0.0;
+	if (fraction > 1.0)
+		fraction = 1.0;
+	if (now - j->progress_sent_ns < PROGRESS_INTERVAL_NS)
+		return;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return; /* progress is advisory; losing one is harmless */
+	j->progress_sent_ns = now;
+	n->item.kind = CQ_PROGRESS;
+	n->job = j;
+	n->fraction = fraction;
+	if (message)
+		snprintf(n->message, sizeof(n->message), "%s", message);
+	cq_push(p->done, &n->item);
+}
+
+static int host_cancelled(const struct jobd_job *pub)
+{
+	const struct job *j = (const struct job *)pub;
+
+	if (atomic_load(&((struct job *)j)->stop_reason))
+		return 1;
+	return j->deadline_ns && monotonic_ns() >= j->deadline_ns;
+}
+
+static void host_fail(struct jobd_job *pub, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (pub) {
+		struct job *j = (struct job *)pub;
+
+		free(j->fail_msg);
+		j->fail_msg = msg;
+	} else if (plugin_initializing) {
+		free(plugin_initializing->host.init_fail);
+		plugin_initializing->host.init_fail = msg;
+	} else {
+		free(msg); /* fail(NULL) outside init: nothing to attach to */
+	}
+}
+
+static const char *host_job_id(const struct jobd_job *pub)
+{
+	struct job *j = (struct job *)pub;
+	const char *id;
+
+	pthread_mutex_lock(&j->lock);
+	id = j->has_job_id ? j->job_id : NULL;
+	pthread_mutex_unlock(&j->lock);
+	return id;
+}
+
+/* --- loading ------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return false;
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return n >= 1 && n <= 64;
+}
+
+/* Finds the loaded file with this identity. */
+static struct plugin_file *file_find(struct plugin_files *files,
+                                     const struct stat *st)
+{
+	struct plugin_file *f;
+
+	for (f = files->head; f; f = f->next)
+		if (f->dev == st->st_dev && f->ino == st->st_ino &&
+		    f->size == st->st_size &&
+		    f->mtime.tv_sec == st->st_mtim.tv_sec &&
+		    f->mtime.tv_nsec == st->st_mtim.tv_nsec)
+			return f;
+	return NULL;
+}
+
+static void file_unref(struct plugin_file *f)
+{
+	struct plugin_file **pp;
+	void *still;
+
+	if (!f || --f->refs)
+		return;
+	for (pp = &f->owner->head; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	if (f->dl) {
+		dlclose(f->dl);
+		/* A library marked NODELETE stays loaded under our name:
+		 * keep the descriptor so the name never means another file. */
+		still = dlopen(f->dl_name,
+		               RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+		if (still) {
+			dlclose(still);
+			f->fd = -1;
+		}
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f);
+}
+
+/*
+ * Opens the file at path, or shares the loaded one if it is the same file.
+ * NOTE: dlopen(path) returns the object already loaded under that path
+ * string even when path now names another file (a .so replaced by rename
+ * for a reload), so new calls would run the old code. Through
+ * /proc/self/fd/N of a descriptor we hold, every load has a name of its
+ * own: the same file is shared here, a new file is loaded afresh. The
+ * descriptor stays open while the object is loaded, so no later load can
+ * reuse the name.
+ */
+static int file_open(struct plugin_files *files, const char *path,
+                     struct plugin_file **out, char **why)
+{
+	struct plugin_file *f;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int err = errno;
+
+		*why = strdup_printf("cannot load: %s: %s", path,
+		                     strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	f = file_find(files, &st);
+	if (f) {
+		close(fd);
+		f->refs++;
+		*out = f;
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		*why = strdup("out of memory");
+		return -ENOMEM;
+	}
+	f->owner = files;
+	f->refs = 1;
+	f->fd = fd;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->mtime = st.st_mtim;
+	f->size = st.st_size;
+	snprintf(f->dl_name, sizeof(f->dl_name), "/proc/self/fd/%d", fd);
+	/* For provenance: the exact build that makes every result. */
+	if (sha256_file_hex(f->dl_name, f->sha256) < 0)
+		f->sha256[0] = '\0';
+	f->next = files->head;
+	files->head = f;
+	f->dl = dlopen(f->dl_name, RTLD_NOW | RTLD_LOCAL);
+	if (!f->dl) {
+		*why = strdup_printf("cannot load: %s", dlerror());
+		file_unref(f);
+		return -EINVAL;
+	}
+	*out = f;
+	return 0;
+}
+
+int plugin_open(struct plugin_files *files, const char *path,
+                struct plugin **out, char **why)
+{
+	struct plugin *p;
+	jobd_plugin_entry_fn entry;
+	const struct jobd_plugin *d;
+	int rc = -EINVAL;
+
+	*why = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	atomic_init(&p->refs, 1);
+	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
+	p->path = strdup(path);
+	rc = file_open(files, path, &p->file, why);
+	if (rc < 0)
+		goto fail;
+	rc = -EINVAL;
+	p->dl = p->file->dl;
+	p->dev = p->file->dev;
+	p->ino = p->file->ino;
+	p->mtime = p->file->mtime;
+	p->size = p->file->size;
+	memcpy(p->sha256, p->file->sha256, sizeof(p->sha256));
+	*(void **)&entry = dlsym(p->dl, JOBD_PLUGIN_ENTRY_SYMBOL);
+	if (!entry) {
+		*why = strdup_printf("no %s symbol: not a jobd plugin",
+		                     JOBD_PLUGIN_ENTRY_SYMBOL);
+		goto fail;
+	}
+	d = entry();
+	if (!d) {
+		*why = strdup_printf("%s returned NULL",
+		                     JOBD_PLUGIN_ENTRY_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != JOBD_PLUGIN_ABI_MAJOR) {
+		*why = strdup_printf("ABI %u.%u, but this jobd speaks %u.%u",
+		                     d->abi_major, d->abi_minor,
+		                     JOBD_PLUGIN_ABI_MAJOR,
+		                     JOBD_PLUGIN_ABI_MINOR);
+		goto fail;
+	}
+	/* Every field of ABI 1.0 must be there; later minors only append. */
+	if (d->size <
+	    offsetof(struct jobd_plugin, process) + sizeof(d->process)) {
+		*why = strdup_printf("descriptor of %u bytes is too small",
+		                     d->size);
+		goto fail;
+	}
+	if (!name_ok(d->name)) {
+		*why = strdup_printf("invalid name (want 1-64 of [a-z0-9_-])");
+		goto fail;
+	}
+	if (!d->process) {
+		*why = strdup_printf("%s has no process function", d->name);
+		goto fail;
+	}
+	p->desc = d;
+	{
+		struct provenance pv = {.plugin = d->name,
+		                        .version = d->version,
+		                        .plugin_sha256 = p->sha256};
+
+		p->prov_static = provenance_static_text(&pv);
+	}
+	p->host.pub.size = sizeof(p->host.pub);
+	p->host.pub.abi_minor = JOBD_PLUGIN_ABI_MINOR;
+	p->host.pub.log = host_log;
+	p->host.pub.progress = host_progress;
+	p->host.pub.cancelled = host_cancelled;
+	p->host.pub.fail = host_fail;
+	p->host.pub.job_id = host_job_id;
+	p->host.plugin = p;
+	*out = p;
+	return 0;
+fail:
+	if (!*why)
+		*why = strdup("out of memory");
+	plugin_unref(p);
+	return rc;
+}
+
+/* --- running jobs -------------------------------------------------------- */
+
+static int plugin_worker_init(void *ctx, void **worker_state)
+{
+	struct plugin *p = ctx;
+
+	*worker_state = NULL;
+	return p->desc->worker_init
+	               ? p->desc->worker_init(p->state, worker_state)
+	               : 0;
+}
+
+static void plugin_worker_fini(void *ctx, void *worker_state)
+{
+	struct plugin *p = ctx;
+
+	if (p->desc->worker_fini)
+		p->desc->worker_fini(p->state, worker_state);
+}
+
+/* A code a plugin may return; anything else is reported as plugin_failed
+ * so that a plugin cannot make the daemon send a framing error. */
+static bool plugin_code_ok(int code)
+{
+	return code == JOBD_E_BAD_REQUEST || code == JOBD_E_CANCELLED ||
+	       code == JOBD_E_TIMEOUT || code == JOBD_E_PLUGIN_FAILED ||
+	       code == JOBD_E_BUSY;
+}
+
+/* Encodes the answer into j->frame on the worker, so the loop only writes
+ * bytes: a result of output, or else the error msg (each consumed). An
+ * answer that cannot be encoded, or that is larger than a client may
+ * accept, becomes a plugin_failed error instead. */
+static void plugin_encode_answer(struct plugin *p, struct job *j,
+                                 json_t *output, json_t *msg, const char *prov)
+{
+	uint32_t max = atomic_load(&p->max_frame_size);
+	char *text = NULL;
+	int rc;
+
+	/* A result goes straight to a frame (the common case, no message
+	 * object around it); an error through the message codec. */
+	if (output)
+		rc = frame_encode_result(j->req_id, output, prov, &j->frame,
+		                         &j->frame_len);
+	else
+		rc = frame_encode_prov(msg, prov, &j->frame, &j->frame_len);
+	json_decref(output);
+	if (rc == 0) {
+		if (j->frame_len - FRAME_HEADER_SIZE <= max)
+			goto done;
+		text = strdup_printf("output of %zu bytes is over "
+		                     "max_frame_size %u",
+		                     j->frame_len - FRAME_HEADER_SIZE, max);
+	}
+	free(j->frame);
+	j->frame = NULL;
+	j->frame_len = 0;
+	j->status = JOBD_E_PLUGIN_FAILED;
+	json_decref(msg);
+	msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
+	                text ? text : "output could not be encoded");
+	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0)
+		j->frame = NULL; /* out of memory: the client gets nothing */
+done:
+	free(text);
+	json_decref(msg);
+}
+
+/* Marks the job started. For a detached job, records the start in the
+ * store and waits for the commit, so that after a crash the store knows
+ * the job may have run (docs/jobs.md); only then may process() run. */
+static int plugin_record_start(struct job *j)
+{
+	struct store_req *r;
+	struct store *store;
+	bool detached;
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	j->started = true;
+	j->started_wall_ms = wall_ms();
+	detached = j->has_job_id;
+	store = j->store;
+	pthread_mutex_unlock(&j->lock);
+	if (!detached || !store)
+		return JOBD_OK;
+	r = store_req_new(STORE_START);
+	if (!r)
+		return JOBD_E_INTERNAL;
+	memcpy(r->rec.id, j->job_id, STORE_ID_LEN);
+	r->rec.started_ms = j->started_wall_ms;
+	rc = store_call(store, r);
+	store_req_free(r);
+	if (rc == 0) {
+		pthread_mutex_lock(&j->lock);
+		j->start_recorded = true; /* status may say running now */
+		pthread_mutex_unlock(&j->lock);
+		return JOBD_OK;
+	}
+	free(j->fail_msg);
+	j->fail_msg = strdup(rc == JOBD_E_NOT_FOUND
+	                             ? "the job ended before it could start"
+	                             : "the job store could not record the "
+	                               "start; not run");
+	return rc == JOBD_E_NOT_FOUND ? JOBD_E_CANCELLED : JOBD_E_INTERNAL;
+}
+
+/* The provenance of the run that just ended, as a struct and as the
+ * JSON text that goes into the answer (malloc'd, or NULL). */
+static char *plugin_provenance(struct plugin *p, struct job *j,
+                               struct provenance *pv)
+{
+	size_t size;
+	char *text;
+
+	*pv = (struct provenance){
+	        .plugin = p->desc->name,
+	        .version = p->desc->version,
+	        .plugin_sha256 = p->sha256,
+	        .queued_ms = j->queued_wall_ms,
+	        .started_ms = j->started_wall_ms,
+	        .finished_ms = j->finished_wall_ms,
+	        .cpu_seconds = j->cpu_seconds,
+	        .attempt = j->prior_attempts + 1,
+	};
+	sha256_json_hex(j->input, pv->input_sha256);
+	if (!p->prov_static)
+		return NULL;
+	size = strlen(p->prov_static) + 512;
+	text = malloc(size);
+	if (text && provenance_text(pv, p->prov_static, text, size) < 0) {
+		free(text);
+		text = NULL;
+	}
+	return text;
+}
+
+static void plugin_run(void *ctx, void *worker_state, struct job *j)
+{
+	struct plugin *p = ctx;
+	json_t *output = NULL, *msg;
+	struct provenance pv;
+	char *prov = NULL;
+	bool ran = false;
+	int stop = atomic_load(&j->stop_reason);
+	int rc;
+
+	if (stop) {
+		rc = stop; /* cancelled or timed out while queued */
+	} else if (j->deadline_ns && monotonic_ns() >= j->deadline_ns) {
+		rc = JOBD_E_TIMEOUT;
+	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
+		struct timespec c0, c1;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
+		                      &output);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+		j->finished_wall_ms = wall_ms();
+		j->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) +
+		                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+		prov = plugin_provenance(p, j, &pv);
+		ran = true;
+		if (rc == JOBD_OK && !output) {
+			rc = JOBD_E_PLUGIN_FAILED;
+			free(j->fail_msg);
+			j->fail_msg = strdup("plugin returned no output");
+		}
+		if (rc != JOBD_OK) {
+			json_decref(output);
+			output = NULL;
+			/* A plugin that stopped because of our stop signal
+			 * says cancelled; tell the client the real reason. */
+			stop = atomic_load(&j->stop_reason);
+			if (rc == JOBD_E_CANCELLED && stop)
+				rc = stop;
+			else if (rc == JOBD_E_CANCELLED && j->deadline_ns &&
+			         monotonic_ns() >= j->deadline_ns)
+				rc = JOBD_E_TIMEOUT;
+			if (!plugin_code_ok(rc)) {
+				char *m = strdup_printf(
+				        "plugin returned invalid code %d%s%s",
+				        rc, j->fail_msg ? ": " : "",
+				        j->fail_msg ? j->fail_msg : "");
+				free(j->fail_msg);
+				j->fail_msg = m;
+				rc = JOBD_E_PLUGIN_FAILED;
+			}
+		}
+	}
+	j->status = rc;
+	msg = NULL;
+	if (rc == JOBD_OK) {
+		j->output = json_incref(output);
+	} else {
+		const char *text = j->fail_msg;
+
+		if (!text)
+			text = rc == JOBD_E_TIMEOUT     ? "deadline passed"
+			       : rc == JOBD_E_CANCELLED ? "cancelled"
+			       : rc == JOBD_E_SHUTTING_DOWN
+			               ? "jobd is shutting down"
+			               : "plugin failed without a message";
+		msg = msg_error(true, j->req_id, rc, text);
+	}
+	plugin_encode_answer(p, j, output, msg, prov);
+	free(prov);
+	/* A plain call needs nothing more than its encoded answer: free the
+	 * rest here, on the thread that allocated it. Freeing it on the loop
+	 * instead costs a cross-arena free per object in glibc's malloc,
+	 * which measured as the largest single cost per call. A detached
+	 * job keeps its output and provenance for the store. */
+	pthread_mutex_lock(&j->lock);
+	if (!j->has_job_id) {
+		j->answer_only = true;
+		json_decref(j->output);
+		j->output = NULL;
+	} else if (ran) {
+		j->provenance = provenance_json(&pv);
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (j->status != rc) {
+		/* The answer could not be sent as it was: a stored result
+		 * must say the same as the client was told. */
+		json_decref(j->output);
+		j->output = NULL;
+		free(j->fail_msg);
+		j->fail_msg = strdup("output could not be encoded or is over "
+		                     "max_frame_size");
+	}
+}
+
+static const struct pool_ops plugin_pool_ops = {
+        .worker_init = plugin_worker_init,
+        .worker_fini = plugin_worker_fini,
+        .run = plugin_run,
+};
+
+int plugin_start(struct plugin *p, const struct config_plugin *section,
+                 uint64_t target_delay_ms, struct cq *done, char **why)
+{
+	json_t *empty = NULL;
+	const json_t *options = section->options;
+	int rc;
+
+	*why = NULL;
+	p->done = done;
+	p->timeout_ms = section->timeout_ms;
+	p->max_attempts = section->max_attempts;
+	if (!options)
+		options = empty = json_object();
+	if (p->desc->init) {
+		plugin_initializing = p;
+		rc = p->desc->init(&p->host.pub, options, &p->state);
+		plugin_initializing = NULL;
+		if (rc != 0) {
+			*why = strdup_printf(
+			        "init failed (code %d)%s%s", rc,
+			        p->host.init_fail ? ": " : "",
+			        p->host.init_fail ? p->host.init_fail : "");
+			json_decref(empty);
+			return -EINVAL;
+		}
+	}
+	json_decref(empty);
+	p->started = true;
+	/* The plugin's own queue_delay wins over the caller's default. */
+	if (section->queue_delay_ms)
+		target_delay_ms = section->queue_delay_ms;
+	rc = pool_new(p->desc->name, section->workers, section->queue_bound,
+	              target_delay_ms, &plugin_pool_ops, p, done, &p->pool);
+	if (rc < 0) {
+		*why = strdup_printf("cannot start its pool: %s",
+		                     strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
+{
+	p->timeout_ms = section->timeout_ms;
+	p->max_attempts = section->max_attempts;
+	pool_set_target_delay(p->pool, section->queue_delay_ms);
+	return pool_resize(p->pool, section->workers, section->queue_bound);
+}
+
+struct plugin *plugin_ref(struct plugin *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
+void plugin_unref(struct plugin *p)
+{
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	pool_free(p->pool); /* joins workers: worker_fini has run */
+	if (p->started && p->desc->destroy)
+		p->desc->destroy(p->state);
+	file_unref(p->file); /* dlclose()s when no instance is left */
+	free(p->host.init_fail);
+	free(p->prov_static);
+	free(p->path);
+	free(p);
+}
+
+const char *plugin_name(const struct plugin *p)
+{
+	return p->desc ? p->desc->name : p->path;
+}
+
+bool plugin_file_changed(const struct plugin *p, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return true;
+	return st.st_dev != p->dev || st.st_ino != p->ino ||
+	       st.st_size != p->size || st.st_mtim.tv_sec != p->mtime.tv_sec ||
+	       st.st_mtim.tv_nsec != p->mtime.tv_nsec;
+}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/net/conn.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "daemon/net/net.h"
+#include "daemon/util/log.h"
+#include "wire/message.h"
+
+/* How long a closing connection may take to read its last error frame. */
+#define CLOSE_GRACE_SEC 2
+
+static void conn_free(struct conn *c);
+static void conn_update_reading(struct conn *c);
+static void conn_drained(struct conn *c);
+static void conn_close(struct conn *c, enum jobd_error code,
+                       const char *message);
+
+static void conn_session_close(struct session *s, enum jobd_error code,
+                               const char *message);
+static void conn_destroy(struct session *s);
+
+static struct conn *conn_of(struct session *s)
+{
+	return (struct conn *)(void *)s; /* s is the first member */
+}
+
+/* --- sending ------------------------------------------------------------- */
+
+static void frame_cleanup(const void *data, size_t len, void *arg)
+{
+	free((void *)data);
+}
+
+static void conn_send_frame(struct session *s, char *frame, size_t len)
+{
+	struct conn *c = conn_of(s);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const struct config_limits *lim = c->net->limits;
+	size_t pending;
+
+	if (!frame)
+		return;
+	/* By reference: the worker's buffer goes to the socket uncopied. */
+	if (evbuffer_add_reference(out, frame, len, frame_cleanup, NULL) < 0) {
+		free(frame);
+		return;
+	}
+	/* NOTE: EV_WRITE stays disabled while the socket keeps up, so that
+	 * queueing an answer costs no epoll_ctl: the flush event writes
+	 * everything queued in this turn of the loop with one writev, and
+	 * only a socket that cannot take it all gets EV_WRITE (and libevent
+	 * finishes the job). Saves two syscalls per answer at D=1
+	 * (docs/benchmarks.md). */
+	if (!c->flush_pending &&
+	    !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+		c->flush_pending = true;
+		event_active(c->flush_ev, EV_TIMEOUT, 0);
+	}
+	pending = evbuffer_get_length(out);
+	if (pending > 2 * lim->max_output_buffer) {
+		/* It reads nothing while we keep answering: let it go. */
+		log_info("%s: %zu bytes unsent, over twice the output cap; "
+		         "closing",
+		         c->s.peer, pending);
+		conn_close(c, JOBD_OK, NULL);
+	} else if (pending > lim->max_output_buffer && !c->paused_output) {
+		c->paused_output = true;
+		conn_update_reading(c);
+	}
+}
+
+/* --- load ---------------------------------------------------------------- */
+
+static void conn_arm_idle(struct conn *c)
+{
+	if (!c->net->idle_tv || c->s.closing)
+		return;
+	if (c->s.n_inflight == 0 && c->s.n_waiting == 0)
+		evtimer_add(c->idle_ev, c->net->idle_tv);
+	else
+		evtimer_del(c->idle_ev);
+}
+
+/* Calls in flight or waiting changed: reading pauses at
+ * max_inflight_per_connection, and a busy connection is never idle. */
+static void conn_load_changed(struct session *s)
+{
+	struct conn *c = conn_of(s);
+	bool full =
+	        s->n_inflight >= c->net->limits->max_inflight_per_connection;
+
+	if (full != c->paused_inflight) {
+		c->paused_inflight = full;
+		conn_update_reading(c);
+	}
+	conn_arm_idle(c);
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+static void conn_handle_frame(struct conn *c, const char *body, size_t len)
+{
+	struct msg m;
+	struct msg_error err;
+
+	if (msg_parse(body, len, MSG_FROM_CLIENT, &m, &err) < 0) {
+		session_send_error(&c->s, err.has_id, err.id, err.code, "%s",
+		                   err.text);
+		return;
+	}
+	c->net->ops->message(c->net->ops_arg, &c->s, &m);
+	msg_fini(&m);
+}
+
+/* Keeps net->input_reserved the sum of the frame bodies the decoders have
+ * allocated. A frame that would take it past max_input_buffer closes its
+ * connection (too_large), so that many clients each sending a large frame
+ * slowly cannot make jobd hold max_connections x max_frame_size. Returns
+ * -1 after closing c. */
+static int conn_account_input(struct conn *c)
+{
+	struct net *n = c->net;
+	uint64_t now = c->dec.body ? c->dec.body_size : 0;
+	uint64_t others = n->input_reserved - c->input_reserved;
+
+	if (now > c->input_reserved &&
+	    others + now > n->limits->max_input_buffer) {
+		log_warning("%s: a frame of %llu bytes would pass "
+		            "max_input_buffer (%llu bytes of partial frames "
+		            "held); closing",
+		            c->s.peer, (unsigned long long)now,
+		            (unsigned long long)others);
+		conn_close(c, JOBD_E_TOO_LARGE,
+		           "jobd holds its limit of partly received frames "
+		           "(max_input_buffer); try again later");
+		return -1;
+	}
+	n->input_reserved = others + now;
+	c->input_reserved = now;
+	return 0;
+}
+
+static void conn_process_input(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	size_t used, len;
+	const char *whole;
+	uint32_t whole_len;
+	char *body;
+	int st;
+
+	while (!c->s.closing && !c->paused_inflight && !c->paused_output) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
+			break;
+		/* A whole frame in the buffer's first chunk is parsed where it
+		 * lies: no body to allocate and copy (most requests). */
+		if (!frame_decoder_mid_frame(&c->dec) &&
+		    (used = frame_whole_at(v.iov_base, v.iov_len,
+		                           c->dec.max_size, &whole,
+		                           &whole_len))) {
+			conn_handle_frame(c, whole, whole_len);
+			evbuffer_drain(in, used);
+			continue;
+		}
+		st = frame_decoder_feed(&c->dec, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (st == FRAME_READY) {
+			body = frame_decoder_take(&c->dec, &len);
+			if (body)
+				conn_handle_frame(c, body, len);
+			free(body);
+		} else if (st == FRAME_EMPTY) {
+			conn_close(c, JOBD_E_BAD_FRAME,
+			           "frame length 0: a frame holds one JSON "
+			           "object of at least 1 byte");
+			return;
+		} else if (st == FRAME_TOO_LARGE) {
+			char text[160];
+
+			snprintf(text, sizeof(text),
+			         "frame of %u bytes is over max_frame_size %u",
+			         frame_decoder_announced(&c->dec),
+			         c->net->limits->max_frame_size);
+			conn_close(c, JOBD_E_TOO_LARGE, text);
+			return;
+		} else if (st < 0) {
+			conn_close(c, JOBD_E_INTERNAL, "out of memory");
+			return;
+		}
+		if (conn_account_input(c) < 0)
+			return;
+	}
+	/* The frame deadline runs from a frame's first byte to its last. */
+	if (c->net->frame_tv && !c->s.closing) {
+		if (frame_decoder_mid_frame(&c->dec)) {
+			if (!evtimer_pending(c->frame_ev, NULL))
+				evtimer_add(c->frame_ev, c->net->frame_tv);
+		} else {
+			evtimer_del(c->frame_ev);
+		}
+	}
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_arm_idle(c);
+	conn_process_input(c);
+}
+
+static void conn_update_reading(struct conn *c)
+{
+	bool want = !c->s.closing && !c->paused_inflight && !c->paused_output;
+
+	if (want) {
+		bufferevent_enable(c->bev, EV_READ);
+		/* Frames that arrived while paused are already buffered and
+		 * would not raise a read event: handle them on the next turn
+		 * of the loop, not from deep inside whoever resumed us. */
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+			bufferevent_trigger(c->bev, EV_READ,
+			                    BEV_TRIG_IGNORE_WATERMARKS |
+			                            BEV_TRIG_DEFER_CALLBACKS);
+	} else {
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+/* Runs after the callbacks of this loop turn: writes what they queued. */
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n;
+
+	c->flush_pending = false;
+	if (!evbuffer_get_length(out))
+		return;
+	/* The bufferevent keeps its output's start frozen and thaws it
+	 * around its own writes; do as it does. */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) || n < 0) {
+		/* A full socket, or an error libevent will report through
+		 * conn_event_cb once it tries itself. */
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	conn_drained(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	/* libevent emptied the output: back to writing from flush_ev. */
+	bufferevent_disable(bev, EV_WRITE);
+	conn_drained(c);
+}
+
+/* The output has drained completely. May free c. */
+static void conn_drained(struct conn *c)
+{
+	if (c->s.closing) {
+		conn_free(c);
+		return;
+	}
+	if (c->paused_output) {
+		c->paused_output = false;
+		conn_update_reading(c);
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_ERROR)
+		log_debug("%s: %s", c->s.peer,
+		          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		log_debug("%s: closed by peer", c->s.peer);
+		conn_free(c);
+	}
+}
+
+static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->s.closing) {
+		conn_free(c); /* never read its last frame */
+		return;
+	}
+	log_debug("%s: idle, closing", c->s.peer);
+	conn_close(c, JOBD_E_IDLE_TIMEOUT, "idle_timeout: no request arrived");
+}
+
+static void conn_frame_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	log_info("%s: frame not complete within frame_timeout, closing",
+	         c->s.peer);
+	conn_close(c, JOBD_E_IDLE_TIMEOUT,
+	           "frame_timeout: a frame began but did not end in time");
+}
+
+/* --- life ---------------------------------------------------------------- */
+
+static void conn_describe_peer(struct conn *c, const struct sockaddr *sa,
+                               int salen)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (sa &&
+	    getnameinfo(sa, (socklen_t)salen, host, sizeof(host), serv,
+	                sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(c->s.peer, sizeof(c->s.peer),
+		         sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+		         serv);
+	else
+		snprintf(c->s.peer, sizeof(c->s.peer), "conn#%u", c->s.slot);
+}
+
+static const struct session_ops conn_session_ops = {
+        .send_frame = conn_send_frame,
+        .close = conn_session_close,
+        .load_changed = conn_load_changed,
+        .destroy = conn_destroy,
+};
+
+int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)
+{
+	struct conn *c;
+
+	if (!n->sessions.n_free) {
+		close(fd);
+		return -ENOSPC;
+	}
+	/* Answers are already coalesced per loop turn (flush_ev): Nagle
+	 * would only hold a small answer back until the client's ACK, which
+	 * a client waiting for it may delay (docs/benchmarks.md). */
+	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->net = n;
+	c->s.ops = &conn_session_ops;
+	c->s.version = PROTOCOL_VERSION;
+	frame_decoder_init(&c->dec, n->limits->max_frame_size);
+	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev)
+		goto fail;
+	fd = -1; /* the bufferevent owns it now */
+	c->idle_ev = evtimer_new(n->base, conn_idle_cb, c);
+	c->frame_ev = evtimer_new(n->base, conn_frame_cb, c);
+	c->flush_ev = event_new(n->base, -1, 0, conn_flush_cb, c);
+	if (!c->idle_ev || !c->frame_ev || !c->flush_ev)
+		goto fail;
+	session_table_add(&n->sessions, &c->s); /* n_free checked above */
+	conn_describe_peer(c, sa, salen);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	                  c);
+	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_disable(c->bev, EV_WRITE); /* see conn_send_frame */
+	conn_arm_idle(c);
+	n->conns_total++;
+	log_debug("%s: connected", c->s.peer);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (c) {
+		if (c->idle_ev)
+			event_free(c->idle_ev);
+		if (c->frame_ev)
+			event_free(c->frame_ev);
+		if (c->flush_ev)
+			event_free(c->flush_ev);
+		if (c->bev)
+			bufferevent_free(c->bev);
+		frame_decoder_fini(&c->dec);
+		free(c);
+	}
+	return -ENOMEM;
+}
+
+static void conn_close(struct conn *c, enum jobd_error code,
+                       const char *message)
+{
+	struct timeval now = {0, 0}, grace = {CLOSE_GRACE_SEC, 0};
+
+	if (c->s.closing)
+		return;
+	if (code != JOBD_OK)
+		session_send_msg(&c->s, msg_error(false, 0, code, message));
+	c->s.closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->frame_ev);
+	if (c->net->ops) /* nobody will read its answers */
+		c->net->ops->gone(c->net->ops_arg, &c->s);
+	/* Never freed here: callers up the stack still hold c. The write
+	 * callback frees it once the error frame is out, the timer when the
+	 * grace passes (at once for a silent close). */
+	if (code == JOBD_OK ||
+	    !evbuffer_get_length(bufferevent_get_output(c->bev)))
+		evtimer_add(c->idle_ev, &now);
+	else
+		evtimer_add(c->idle_ev, &grace);
+}
+
+static void conn_session_close(struct session *s, enum jobd_error code,
+                               const char *message)
+{
+	conn_close(conn_of(s), code, message);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct net *n = c->net;
+
+	if (n->ops)
+		n->ops->gone(n->ops_arg, &c->s);
+	session_table_remove(&n->sessions, &c->s);
+	n->input_reserved -= c->input_reserved;
+	event_free(c->idle_ev);
+	event_free(c->frame_ev);
+	event_free(c->flush_ev);
+	bufferevent_free(c->bev);
+	frame_decoder_fini(&c->dec);
+	free(c);
+	if (n->ops)
+		n->ops->slot_freed(n->ops_arg);
+}
+
+static void conn_destroy(struct session *s)
+{
+	conn_free(conn_of(s));
+}
