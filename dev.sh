@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
-libssl-dev clang clang-format libclang-rt-14-dev valgrind systemd"
+libssl-dev clang clang-format libclang-rt-14-dev valgrind systemd python3-numpy"
 
 need_packages() {
 	missing=""
