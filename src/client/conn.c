@@ -344,11 +344,28 @@ static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 static int conn_read(struct jobd_client *c)
 {
 	char buf[65536], why[400];
+	size_t room;
+	void *direct;
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		/* Inside a large body or array data block, bytes are received
+		 * straight into it: an array is copied once, by the kernel,
+		 * and never again. */
+		direct = frame_decoder_direct(&c->dec, &room);
+		if (!direct || room < sizeof(buf) / 4)
+			direct = buf;
+		n = recv(c->fd, direct, direct == buf ? sizeof(buf) : room,
+		         MSG_DONTWAIT);
+		if (n > 0 && direct != buf) {
+			frame_decoder_wrote(&c->dec, (size_t)n);
+			/* A feed of nothing takes a frame the bytes ended. */
+			r = conn_feed(c, "", 0);
+			if (r != JOBD_CLIENT_OK)
+				return r;
+			continue;
+		}
 		if (n > 0) {
 			r = conn_feed(c, buf, (size_t)n);
 			if (r != JOBD_CLIENT_OK)

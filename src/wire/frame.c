@@ -306,6 +306,41 @@ out:
 	return rc;
 }
 
+void *frame_decoder_direct(struct frame_decoder *d, size_t *room)
+{
+	uint64_t left;
+
+	*room = 0;
+	if (d->error || d->ready || d->header_have < FRAME_HEADER_SIZE ||
+	    d->header_have < d->header_need || !d->body)
+		return NULL;
+	if (d->body_have < d->body_size) {
+		*room = d->body_size - d->body_have;
+		return d->body + d->body_have;
+	}
+	if (d->pad_have < d->pad_size || !d->data ||
+	    d->data_have == d->data_size)
+		return NULL;
+	left = d->data_size - d->data_have;
+	*room = left > SIZE_MAX ? SIZE_MAX : (size_t)left;
+	return (char *)d->data + d->data_have;
+}
+
+int frame_decoder_wrote(struct frame_decoder *d, size_t n)
+{
+	size_t room;
+
+	if (!frame_decoder_direct(d, &room) || n > room)
+		return -EINVAL;
+	if (d->body_have < d->body_size)
+		d->body_have += (uint32_t)n;
+	else
+		d->data_have += n;
+	/* A frame that ends here is finished by a feed of nothing, which
+	 * also steps over padding and allocates a data block. */
+	return frame_decoder_feed(d, "", 0, NULL);
+}
+
 char *frame_decoder_take_data(struct frame_decoder *d, size_t *len, void **data,
                               uint64_t *data_len)
 {

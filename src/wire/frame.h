@@ -117,6 +117,20 @@ uint64_t frame_decoder_announced_data(const struct frame_decoder *d);
 int frame_decoder_feed(struct frame_decoder *d, const void *data, size_t len,
                        size_t *used);
 
+/*
+ * Where the next bytes of the current frame may be written directly
+ * (received straight into the body or the data block, without feed()'s
+ * copy): a pointer and *room > 0 while the decoder is inside a body or a
+ * data block it has allocated; NULL otherwise (then feed()). After
+ * writing n <= room bytes there, frame_decoder_wrote() accounts for them.
+ */
+void *frame_decoder_direct(struct frame_decoder *d, size_t *room);
+
+/* Accounts for n bytes written at frame_decoder_direct()'s pointer.
+ * Returns a frame_status as feed() does (FRAME_READY when they ended the
+ * frame), or -EINVAL if n is more than the room there was. */
+int frame_decoder_wrote(struct frame_decoder *d, size_t n);
+
 /* After FRAME_READY: hands over the body (NUL-terminated, caller frees with
  * free()) and its length, and resets for the next frame. An array frame's
  * data block is released (use frame_decoder_take_data to keep it). */

@@ -484,6 +484,72 @@ START_TEST(test_mixed_stream)
 }
 END_TEST
 
+/* Bytes received straight into the body and the data block, as a reader
+ * that recv()s into frame_decoder_direct() does, mixed with feeds. */
+START_TEST(test_direct_writes)
+{
+	struct sample s;
+	size_t len;
+	uint8_t *buf = sample_frame(&s, &len);
+
+	for (unsigned seed = 1; seed <= 200; seed++) {
+		struct frame_decoder d;
+		size_t pos = 0, used, room, chunk;
+		unsigned st = seed;
+		int frames = 0, rc;
+		void *p;
+
+		frame_decoder_init(&d, 4096);
+		frame_decoder_allow_arrays(&d, 4096, NULL);
+		ck_assert_ptr_null(frame_decoder_direct(&d, &room));
+		ck_assert_uint_eq(room, 0);
+		while (pos < len || d.ready) {
+			st = st * 1103515245u + 12345u;
+			chunk = 1 + (st >> 16) % 40;
+			if (chunk > len - pos)
+				chunk = len - pos;
+			p = frame_decoder_direct(&d, &room);
+			if (p && chunk) {
+				if (chunk > room)
+					chunk = room;
+				memcpy(p, buf + pos, chunk);
+				pos += chunk;
+				rc = frame_decoder_wrote(&d, chunk);
+			} else {
+				rc = frame_decoder_feed(&d, buf + pos, chunk,
+				                        &used);
+				pos += used;
+			}
+			if (rc == FRAME_READY) {
+				void *data;
+				uint64_t dl;
+				size_t jl;
+				char *j = frame_decoder_take_data(&d, &jl,
+				                                  &data, &dl);
+
+				check_sample(j, jl, data, dl);
+				free(j);
+				free(data);
+				frames++;
+				continue;
+			}
+			ck_assert(rc == FRAME_MORE || rc == FRAME_SIZED);
+		}
+		ck_assert_int_eq(frames, 1);
+		/* More than the room is refused. */
+		ck_assert_int_eq(frame_decoder_feed(&d, buf, 20, &used),
+		                 FRAME_SIZED);
+		ck_assert_int_eq(
+		        frame_decoder_feed(&d, buf + used, 20 - used, &used),
+		        FRAME_MORE);
+		ck_assert_ptr_nonnull(frame_decoder_direct(&d, &room));
+		ck_assert_int_eq(frame_decoder_wrote(&d, room + 1), -EINVAL);
+		frame_decoder_fini(&d);
+	}
+	free(buf);
+}
+END_TEST
+
 /* frame_at finds whole frames of both kinds in place. */
 START_TEST(test_frame_at)
 {
@@ -1073,6 +1139,7 @@ static Suite *array_suite(void)
 	tcase_add_test(tc, test_one_byte_at_a_time);
 	tcase_add_test(tc, test_mixed_stream);
 	tcase_add_test(tc, test_frame_at);
+	tcase_add_test(tc, test_direct_writes);
 	tcase_add_test(tc, test_v1_identical);
 	tcase_add_test(tc, test_doc_example);
 	tcase_add_test(tc, test_encode_no_copy);
