@@ -14,8 +14,9 @@
  *   the decoder unchanged; a refused one is bad_request with a text that
  *   can be sent.
  * - frames: the payload is a byte stream fed to a decoder that accepts
- *   array frames, in chunks of 0..16 bytes; a refusal consumes nothing
- *   past the prefix and buffers nothing; each whole frame that is a call
+ *   array frames, in chunks of 0..16 bytes, some of them written straight
+ *   into the frame (frame_decoder_direct) instead of fed; a refusal consumes
+ * nothing past the prefix and buffers nothing; each whole frame that is a call
  *   has its arrays parsed in place and checked as above, and frame_at
  *   finds the first frame where the decoder did.
  */
@@ -173,7 +174,8 @@ static void fuzz_frames(uint8_t sel, uint8_t seed8, const uint8_t *data,
 	uint32_t seed = (uint32_t)seed8 + 1;
 	struct frame_decoder d;
 	struct frame_view v;
-	size_t pos = 0, chunk, used;
+	size_t pos = 0, chunk, used, room;
+	void *direct;
 	uint64_t first_at = frame_at(data, size, max, max_data, &v);
 	bool first = true;
 	int st = FRAME_MORE;
@@ -185,7 +187,16 @@ static void fuzz_frames(uint8_t sel, uint8_t seed8, const uint8_t *data,
 		chunk = (seed >> 16) % 17;
 		if (chunk > size - pos)
 			chunk = size - pos;
-		st = frame_decoder_feed(&d, data + pos, chunk, &used);
+		direct = frame_decoder_direct(&d, &room);
+		if (direct && chunk && (seed >> 20) & 1) {
+			/* As a reader that receives into the frame. */
+			used = chunk < room ? chunk : room;
+			memcpy(direct, data + pos, used);
+			st = frame_decoder_wrote(&d, used);
+			chunk = used;
+		} else {
+			st = frame_decoder_feed(&d, data + pos, chunk, &used);
+		}
 		FUZZ_CHECK(used <= chunk);
 		pos += used;
 		if (st == FRAME_SIZED) {
