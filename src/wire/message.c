@@ -9,6 +9,8 @@
  */
 #include "wire/message.h"
 
+#include "wire/array.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -582,6 +584,26 @@ void msg_fini(struct msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int msg_arrays(const struct msg *m, const void *data, uint64_t data_len,
+               struct jobd_array *out, size_t *n, struct msg_error *err)
+{
+	struct array_error ae;
+
+	if (array_parse(json_object_get(m->root, "arrays"), data, data_len, out,
+	                n, &ae) == 0)
+		return 0;
+	if (err) {
+		memset(err, 0, sizeof(*err));
+		err->has_id = m->has_id;
+		err->id = m->id;
+		set_error(err, ae.code, "%s: %s",
+		          msg_type_name(m->type) ? msg_type_name(m->type)
+		                                 : "message",
+		          ae.text);
+	}
+	return -1;
+}
+
 /* ---- builders ---- */
 
 /* A new object {"type": name}, with "id" when has_id. */
@@ -624,8 +646,13 @@ static json_t *put_str(json_t *o, const char *key, const char *s)
 
 json_t *msg_hello(const char *name)
 {
+	return msg_hello_version(name, PROTOCOL_VERSION);
+}
+
+json_t *msg_hello_version(const char *name, int64_t version)
+{
 	return put_str(put(start(MSG_HELLO, false, 0), "version",
-	                   json_integer(PROTOCOL_VERSION)),
+	                   json_integer(version)),
 	               "client", name);
 }
 

@@ -5,8 +5,8 @@
 #
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
-# SECONDS: per harness (default 60); HARNESS: frame, message, config,
-# users, hello
+# SECONDS: per harness (default 60); HARNESS: frame, message, array,
+# config, users, hello
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -26,27 +26,28 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message config users hello}
+harnesses=${*:-frame message array config users hello}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
 	case "$1" in
-	frame) echo "$top/src/wire/frame.c" ;;
-	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
+	frame) echo "$top/src/wire/frame.c $top/src/wire/array.c" ;;
+	message) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
+	array) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
 	config)
 		echo "$top/src/daemon/config/config.c" \
 			"$top/src/daemon/config/reader.c" \
 			"$top/src/daemon/config/units.c" \
-			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c"
+			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c $top/src/wire/array.c"
 		;;
 	users) echo "$top/src/auth/users.c $top/src/auth/token.c $top/src/auth/trusted.c" ;;
 	hello)
-		echo "$top/src/wire/frame.c $top/src/wire/message.c" \
-			"$top/src/auth/users.c $top/src/auth/token.c" \
+		echo "$top/src/wire/frame.c $top/src/wire/array.c" \
+			"$top/src/wire/message.c $top/src/auth/users.c $top/src/auth/token.c" \
 			"$top/src/auth/trusted.c"
 		;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, config, users, hello)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, array, config, users, hello)" >&2
 		exit 2
 		;;
 	esac
@@ -54,7 +55,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 
 maxlen() {
 	case "$1" in
-	message) echo 16384 ;;
+	message | array) echo 16384 ;;
 	hello) echo 70000 ;;
 	*) echo 4096 ;;
 	esac
@@ -70,7 +71,8 @@ for h in $harnesses; do
 		stale=yes
 	else
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
-			"$top/src/wire/message.h" "$top/src/daemon/config/"*.h \
+			"$top/src/wire/array.h" "$top/src/wire/message.h" \
+			"$top/src/daemon/config/"*.h \
 			"$top/src/auth/users.h" "$top/src/auth/token.h"; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done

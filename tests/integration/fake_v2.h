@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small protocol version 2 server for tests of the client side of
+ * binary arrays (docs/protocol.md §12), while jobd itself speaks version
+ * 1. It decodes with jobd's own wire library, checks each call's arrays,
+ * and answers on one connection at a time:
+ *
+ *   FAKE_V2_ECHO        hello version 2 (max_array_bytes 16 MiB); a call
+ *                       is answered with its input and its arrays; a
+ *                       `result` or `attach` of any job with the output
+ *                       {"job": JOB} and one array "r", i32 [1, 2, 3];
+ *                       anything else with pong.
+ *   FAKE_V2_BAD_ARRAYS  hello version 2; a call is answered with an
+ *                       arrays list that does not match its data.
+ *   FAKE_V2_AS_V1       hello version 1, as today's jobd answers; an
+ *                       array frame is refused too_large and the
+ *                       connection closed, as today's jobd does.
+ */
+#ifndef JOBD_TESTS_FAKE_V2_H
+#define JOBD_TESTS_FAKE_V2_H
+
+#define FAKE_MAX_ARRAY_BYTES (16u << 20)
+
+enum fake_v2_mode {
+	FAKE_V2_ECHO,
+	FAKE_V2_BAD_ARRAYS,
+	FAKE_V2_AS_V1,
+};
+
+/* Serves connections accepted on lfd until accept fails; never returns
+ * (exits). */
+void fake_v2_serve(int lfd, enum fake_v2_mode mode) __attribute__((noreturn));
+
+#endif
