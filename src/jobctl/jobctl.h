@@ -47,10 +47,10 @@ struct jobctl {
 	bool provenance; /* --provenance: print {output, provenance} */
 	/* Credentials and TLS; NULL: the library's defaults ($JOBD_TOKEN,
 	 * $JOBD_TOKEN_FILE, $JOBD_CA, the system's CA store). */
-	const char *token_file;     /* --token-file */
-	const char *ca_file;        /* --ca */
-	const char *cert_file;      /* --cert (mutual TLS) */
-	const char *key_file;       /* --key */
+	const char *token_file; /* --token-file */
+	const char *ca_file;    /* --ca */
+	const char *cert_file;  /* --cert (mutual TLS) */
+	const char *key_file;   /* --key */
 	/* --array (repeatable): arrays sent with call and submit. */
 	struct jobctl_array_arg arrays[JOBD_ARRAYS_MAX];
 	size_t n_arrays;
