@@ -71,6 +71,10 @@ struct msg {
 	enum msg_type type;
 	json_t *root;
 	size_t size; /* bytes of the frame body it was parsed from */
+	/* That body, borrowed from msg_parse's caller: valid only as long
+	 * as the caller keeps it (in the daemon, while the message is
+	 * dispatched). NULL after msg_validate. */
+	const char *body;
 
 	bool has_id;
 	int64_t id;
@@ -132,6 +136,16 @@ void msg_fini(struct msg *m);
  */
 int msg_arrays(const struct msg *m, const void *data, uint64_t data_len,
                struct jobd_array *out, size_t *n, struct msg_error *err);
+
+/*
+ * Where the value of top-level member key lies in a JSON object's text
+ * body[0..len) that has been parsed as valid: *off and *n (the value's
+ * text from its first to its last byte). The last of duplicate keys wins,
+ * as in the parsed object. Returns 0, or -1 when the key is not found as
+ * written plainly (a key spelt with escapes is not recognised).
+ */
+int msg_member_span(const char *body, size_t len, const char *key, size_t *off,
+                    size_t *n);
 
 /* The wire name of a type ("call", "result", ...), NULL for MSG_UNKNOWN. */
 const char *msg_type_name(enum msg_type t);

@@ -60,6 +60,7 @@ static const struct field limit_fields[] = {
         LIMIT(max_output_buffer, F_SIZE, KIB, TIB),
         LIMIT(max_input_buffer, F_SIZE, KIB, TIB),
         LIMIT(max_queued_input, F_SIZE, KIB, TIB),
+        LIMIT(max_array_bytes, F_SIZE, 64, 1024 * TIB),
         {"shutdown_timeout", F_DURATION,
          offsetof(struct config_limits, shutdown_timeout_ms), 8, 1,
          DURATION_MAX_MS},
@@ -496,6 +497,7 @@ int config_defaults(struct config *c)
 	c->limits.max_output_buffer = 64 * MIB;
 	c->limits.max_input_buffer = GIB;
 	c->limits.max_queued_input = GIB;
+	c->limits.max_array_bytes = GIB;
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;

@@ -44,6 +44,9 @@ struct config_limits {
 	 * queue bound counts jobs; this bounds the memory they hold.
 	 * Default 1 GiB. */
 	uint64_t max_queued_input;
+	/* Protocol v2: the largest data block (binary arrays) of one
+	 * message, either way. Default 1 GiB. */
+	uint64_t max_array_bytes;
 	uint64_t shutdown_timeout_ms; /* default 30 s */
 	uint64_t result_ttl_ms;       /* default 7 days */
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */

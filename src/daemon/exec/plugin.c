@@ -15,6 +15,7 @@
 
 #include "daemon/exec/job.h"
 #include "daemon/util/log.h"
+#include "daemon/exec/arrays.h"
 #include "daemon/exec/provenance.h"
 #include "daemon/store/store.h"
 #include "wire/frame.h"
@@ -124,6 +125,67 @@ static const char *host_job_id(const struct jobd_job *pub)
 	id = j->has_job_id ? j->job_id : NULL;
 	pthread_mutex_unlock(&j->lock);
 	return id;
+}
+
+/* ABI 1.1: binary arrays. The job's arrays are touched only by the worker
+ * running it while process() runs. */
+static size_t host_input_count(const struct jobd_job *pub)
+{
+	const struct job *j = (const struct job *)pub;
+
+	return j->arrays ? j->arrays->n_in : 0;
+}
+
+static int host_input_at(const struct jobd_job *pub, size_t i,
+                         struct jobd_array *out)
+{
+	const struct job *j = (const struct job *)pub;
+
+	if (!j->arrays || i >= j->arrays->n_in || !out)
+		return JOBD_E_NOT_FOUND;
+	*out = j->arrays->in[i];
+	return JOBD_OK;
+}
+
+static int host_input_array(const struct jobd_job *pub, const char *name,
+                            struct jobd_array *out)
+{
+	const struct job *j = (const struct job *)pub;
+	const struct jobd_array *a = arrays_find_input(j->arrays, name);
+
+	if (!a || !out)
+		return JOBD_E_NOT_FOUND;
+	*out = *a;
+	return JOBD_OK;
+}
+
+static int host_output_array(struct jobd_job *pub, const char *name,
+                             uint32_t dtype, uint32_t ndim,
+                             const uint64_t *shape, void **data)
+{
+	struct job *j = (struct job *)pub;
+	char why[200];
+	void *dummy;
+	int rc;
+
+	if (!data)
+		data = &dummy;
+	*data = NULL;
+	if (!j->arrays && !(j->arrays = arrays_new())) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	} else {
+		rc = arrays_add_output(j->arrays, name, dtype, ndim, shape,
+		                       atomic_load(&j->plugin->max_array_bytes),
+		                       data, why, sizeof(why));
+	}
+	if (rc == 0)
+		return JOBD_OK;
+	free(j->fail_msg);
+	j->fail_msg = strdup(why);
+	return rc == -EINVAL  ? JOBD_E_BAD_REQUEST
+	       : rc == -EFBIG ? JOBD_E_TOO_LARGE
+	                      : JOBD_E_INTERNAL;
 }
 
 /* --- loading ------------------------------------------------------------- */
@@ -264,6 +326,7 @@ int plugin_open(struct plugin_files *files, const char *path,
 		return -ENOMEM;
 	atomic_init(&p->refs, 1);
 	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
+	atomic_init(&p->max_array_bytes, (uint64_t)1 << 30);
 	p->path = strdup(path);
 	rc = file_open(files, path, &p->file, why);
 	if (rc < 0)
@@ -324,6 +387,12 @@ int plugin_open(struct plugin_files *files, const char *path,
 	p->host.pub.cancelled = host_cancelled;
 	p->host.pub.fail = host_fail;
 	p->host.pub.job_id = host_job_id;
+	p->host.pub.input_count = host_input_count;
+	p->host.pub.input_at = host_input_at;
+	p->host.pub.input_array = host_input_array;
+	p->host.pub.output_array = host_output_array;
+	/* progress_arrays stays NULL: progress carries no arrays yet, which
+	 * the ABI allows (JOBD_HOST_HAS says so to the plugin). */
 	p->host.plugin = p;
 	*out = p;
 	return 0;
@@ -363,6 +432,56 @@ static bool plugin_code_ok(int code)
 	       code == JOBD_E_BUSY;
 }
 
+/* A result with output arrays: the frame as pieces in j->arrays->answer
+ * (its arrays sent from their shared memory, uncopied). Returns 0, or -1
+ * with j->status and *text saying why the client gets an error instead.
+ * output is consumed on success only. */
+static int plugin_encode_arrays(struct plugin *p, struct job *j, json_t *output,
+                                const char *prov, char **text)
+{
+	uint32_t max = atomic_load(&p->max_frame_size);
+	struct job_arrays *a = j->arrays;
+	size_t json_len;
+	int rc;
+
+	if (j->version < PROTOCOL_VERSION_ARRAYS) {
+		j->status = JOBD_E_BAD_REQUEST;
+		*text = strdup("the result carries binary arrays, which need "
+		               "protocol version 2 (say so in hello)");
+		return -1;
+	}
+	if (j->has_job_id) {
+		/* The store keeps JSON results only, for now. */
+		j->status = JOBD_E_PLUGIN_FAILED;
+		*text = strdup("a detached job's result cannot carry arrays "
+		               "yet; call it without detaching");
+		return -1;
+	}
+	rc = frame_encode_result_arrays(j->req_id, output, prov, a->out,
+	                                a->n_out, &a->answer);
+	if (rc < 0) {
+		j->status = JOBD_E_PLUGIN_FAILED;
+		return -1;
+	}
+	/* head = prefix, JSON, padding: the JSON is what max_frame_size
+	 * bounds. */
+	json_len = a->answer.head_len - FRAME_ARRAY_PREFIX_SIZE;
+	while (json_len &&
+	       a->answer.head[FRAME_ARRAY_PREFIX_SIZE + json_len - 1] == '\0')
+		json_len--;
+	if (json_len > max) {
+		frame_out_fini(&a->answer);
+		memset(&a->answer, 0, sizeof(a->answer));
+		j->status = JOBD_E_PLUGIN_FAILED;
+		*text = strdup_printf("output of %zu bytes is over "
+		                      "max_frame_size %u",
+		                      json_len, max);
+		return -1;
+	}
+	json_decref(output);
+	return 0;
+}
+
 /* Encodes the answer into j->frame on the worker, so the loop only writes
  * bytes: a result of output, or else the error msg (each consumed). An
  * answer that cannot be encoded, or that is larger than a client may
@@ -371,9 +490,19 @@ static void plugin_encode_answer(struct plugin *p, struct job *j,
                                  json_t *output, json_t *msg, const char *prov)
 {
 	uint32_t max = atomic_load(&p->max_frame_size);
+	struct job_arrays *a = j->arrays;
 	char *text = NULL;
 	int rc;
 
+	if (output && a && a->n_out) {
+		rc = plugin_encode_arrays(p, j, output, prov, &text);
+		if (rc == 0) {
+			json_decref(msg);
+			return;
+		}
+		json_decref(output);
+		goto fail;
+	}
 	/* A result goes straight to a frame (the common case, no message
 	 * object around it); an error through the message codec. */
 	if (output)
@@ -389,12 +518,14 @@ static void plugin_encode_answer(struct plugin *p, struct job *j,
 		                     "max_frame_size %u",
 		                     j->frame_len - FRAME_HEADER_SIZE, max);
 	}
+fail:
 	free(j->frame);
 	j->frame = NULL;
 	j->frame_len = 0;
-	j->status = JOBD_E_PLUGIN_FAILED;
+	if (j->status == JOBD_OK)
+		j->status = JOBD_E_PLUGIN_FAILED;
 	json_decref(msg);
-	msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
+	msg = msg_error(true, j->req_id, j->status,
 	                text ? text : "output could not be encoded");
 	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0)
 		j->frame = NULL; /* out of memory: the client gets nothing */
@@ -445,7 +576,7 @@ static int plugin_record_start(struct job *j)
 /* The provenance of the run that just ended, as a struct and as the
  * JSON text that goes into the answer (malloc'd, or NULL). */
 static char *plugin_provenance(struct plugin *p, struct job *j,
-                               struct provenance *pv)
+                               const char *arrays_sha256, struct provenance *pv)
 {
 	size_t size;
 	char *text;
@@ -459,11 +590,20 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	        .finished_ms = j->finished_wall_ms,
 	        .cpu_seconds = j->cpu_seconds,
 	        .attempt = j->prior_attempts + 1,
+	        .options = p->options,
+	        .arrays_sha256 = arrays_sha256,
 	};
-	sha256_json_hex(j->input, pv->input_sha256);
+	/* The bytes that arrived, hashed on the loop as they lay in the
+	 * frame; a job read back from the store has only its parsed input. */
+	if (j->input_sha256[0])
+		memcpy(pv->input_sha256, j->input_sha256,
+		       sizeof(pv->input_sha256));
+	else
+		sha256_json_hex(j->input, pv->input_sha256);
 	if (!p->prov_static)
 		return NULL;
-	size = strlen(p->prov_static) + 512;
+	size = strlen(p->prov_static) + 512 +
+	       (arrays_sha256 ? strlen(arrays_sha256) + 32 : 0);
 	text = malloc(size);
 	if (text && provenance_text(pv, p->prov_static, text, size) < 0) {
 		free(text);
@@ -477,7 +617,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	struct plugin *p = ctx;
 	json_t *output = NULL, *msg;
 	struct provenance pv;
-	char *prov = NULL;
+	char *prov = NULL, *arrays_sha256 = NULL;
 	bool ran = false;
 	int stop = atomic_load(&j->stop_reason);
 	int rc;
@@ -489,6 +629,9 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
 		struct timespec c0, c1;
 
+		/* Hashed here, on the worker, from the bytes as received:
+		 * the plugin only ever gets them read-only. */
+		arrays_input_hashes(j->arrays, &arrays_sha256);
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
 		                      &output);
@@ -496,7 +639,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		j->finished_wall_ms = wall_ms();
 		j->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) +
 		                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-		prov = plugin_provenance(p, j, &pv);
+		prov = plugin_provenance(p, j, arrays_sha256, &pv);
 		ran = true;
 		if (rc == JOBD_OK && !output) {
 			rc = JOBD_E_PLUGIN_FAILED;
@@ -556,6 +699,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		j->provenance = provenance_json(&pv);
 	}
 	pthread_mutex_unlock(&j->lock);
+	free(arrays_sha256);
 	if (j->status != rc) {
 		/* The answer could not be sent as it was: a stored result
 		 * must say the same as the client was told. */
@@ -599,6 +743,21 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 			return -EINVAL;
 		}
 	}
+	/* Provenance names the options every result is made with. */
+	p->options = json_incref((json_t *)options);
+	{
+		struct provenance pv = {.plugin = p->desc->name,
+		                        .version = p->desc->version,
+		                        .plugin_sha256 = p->sha256,
+		                        .options = options};
+		char *text = provenance_static_text(&pv);
+
+		if (text) {
+			free(p->prov_static);
+			json_decref(p->options);
+			p->prov_static = text;
+		}
+	}
 	json_decref(empty);
 	p->started = true;
 	/* The plugin's own queue_delay wins over the caller's default. */
@@ -638,6 +797,7 @@ void plugin_unref(struct plugin *p)
 	file_unref(p->file); /* dlclose()s when no instance is left */
 	free(p->host.init_fail);
 	free(p->prov_static);
+	json_decref(p->options);
 	free(p->path);
 	free(p);
 }

@@ -45,6 +45,9 @@ struct plugin {
 	/* limits.max_frame_size: an answer larger than a client may accept
 	 * is refused on the worker. Set by the loop, read by workers. */
 	atomic_uint max_frame_size;
+	/* limits.max_array_bytes: bounds a result's output arrays. Set by
+	 * the loop, read by workers. */
+	atomic_uint_fast64_t max_array_bytes;
 	unsigned max_attempts;
 
 	/* The file as loaded, to see whether a reload must replace it. */
@@ -54,6 +57,9 @@ struct plugin {
 	off_t size;
 	char sha256[65];   /* hex digest of the .so, for provenance */
 	char *prov_static; /* provenance members common to all its jobs */
+	/* The options init() was given (a reference; an empty object when
+	 * the config has none): recorded in provenance. */
+	json_t *options;
 
 	/* The loaded object, shared with other instances of the same file. */
 	struct plugin_file *file;

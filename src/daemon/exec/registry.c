@@ -149,6 +149,7 @@ struct plugin *registry_load(struct registry *reg, const struct config *cfg,
 	}
 	section = section_for(cfg, plugin_name(p), &defaults);
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 	if (plugin_start(p, section, 0, reg->done, &why) < 0) {
 		log_error("plugin %s (%s): %s; skipped", path, plugin_name(p),
 		          why);
@@ -217,6 +218,7 @@ static void keep_running(struct plugin *p, const struct config *cfg)
 
 	plugin_reconfigure(p, section_for(cfg, plugin_name(p), &defaults));
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 }
 
 static struct plugin *find_path(const struct registry *reg, const char *path)

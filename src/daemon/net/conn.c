@@ -17,6 +17,7 @@
 
 #include "daemon/net/net.h"
 #include "daemon/util/log.h"
+#include "daemon/util/shm.h"
 #include "wire/message.h"
 
 /* How long a closing connection may take to read its last error frame. */
@@ -44,20 +45,14 @@ static void frame_cleanup(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-static void conn_send_frame(struct session *s, char *frame, size_t len)
+/* Something was queued: write it this loop turn, and hold a client
+ * that does not read to max_output_buffer. */
+static void conn_queued(struct conn *c)
 {
-	struct conn *c = conn_of(s);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const struct config_limits *lim = c->net->limits;
 	size_t pending;
 
-	if (!frame)
-		return;
-	/* By reference: the worker's buffer goes to the socket uncopied. */
-	if (evbuffer_add_reference(out, frame, len, frame_cleanup, NULL) < 0) {
-		free(frame);
-		return;
-	}
 	/* NOTE: EV_WRITE stays disabled while the socket keeps up, so that
 	 * queueing an answer costs no epoll_ctl: the flush event writes
 	 * everything queued in this turn of the loop with one writev, and
@@ -79,6 +74,79 @@ static void conn_send_frame(struct session *s, char *frame, size_t len)
 	} else if (pending > lim->max_output_buffer && !c->paused_output) {
 		c->paused_output = true;
 		conn_update_reading(c);
+	}
+}
+
+static void conn_send_frame(struct session *s, char *frame, size_t len)
+{
+	struct conn *c = conn_of(s);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (!frame)
+		return;
+	/* By reference: the worker's buffer goes to the socket uncopied. */
+	if (evbuffer_add_reference(out, frame, len, frame_cleanup, NULL) < 0) {
+		free(frame);
+		return;
+	}
+	conn_queued(c);
+}
+
+/* What the last piece of a frame calls when libevent lets go of it. */
+struct pieces_done {
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void pieces_cleanup(const void *data, size_t len, void *arg)
+{
+	struct pieces_done *d = arg;
+
+	d->done(d->arg);
+	free(d);
+}
+
+static void conn_send_pieces(struct session *s, const struct iovec *iov, int n,
+                             void (*done)(void *arg), void *arg)
+{
+	struct conn *c = conn_of(s);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *frame = evbuffer_new();
+	struct pieces_done *d = malloc(sizeof(*d));
+	int i, last = n - 1;
+
+	/* The pieces go by reference (an array's bytes are never copied);
+	 * they are gathered first so that the frame is queued whole or not
+	 * at all. Empty pieces are skipped: the done call rides on the last
+	 * piece that has bytes. */
+	while (last > 0 && iov[last].iov_len == 0)
+		last--;
+	if (!frame || !d || n < 1)
+		goto fail;
+	d->done = done;
+	d->arg = arg;
+	for (i = 0; i <= last; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if (evbuffer_add_reference(frame, iov[i].iov_base,
+		                           iov[i].iov_len,
+		                           i == last ? pieces_cleanup : NULL,
+		                           i == last ? d : NULL) < 0)
+			goto fail;
+		if (i == last)
+			d = NULL; /* the buffer calls it now */
+	}
+	if (evbuffer_add_buffer(out, frame) < 0)
+		log_warning("%s: an answer could not be queued", c->s.peer);
+	evbuffer_free(frame); /* runs done if the pieces did not move */
+	conn_queued(c);
+	return;
+fail:
+	if (frame)
+		evbuffer_free(frame);
+	if (d) {
+		free(d);
+		done(arg);
 	}
 }
 
@@ -111,7 +179,10 @@ static void conn_load_changed(struct session *s)
 
 /* --- reading ------------------------------------------------------------- */
 
-static void conn_handle_frame(struct conn *c, const char *body, size_t len)
+/* One whole frame: its body and, for an array frame, its data block
+ * (owned here; NULL for none). */
+static void conn_handle_frame(struct conn *c, const char *body, size_t len,
+                              void *data, uint64_t data_len)
 {
 	struct msg m;
 	struct msg_error err;
@@ -119,10 +190,32 @@ static void conn_handle_frame(struct conn *c, const char *body, size_t len)
 	if (msg_parse(body, len, MSG_FROM_CLIENT, &m, &err) < 0) {
 		session_send_error(&c->s, err.has_id, err.id, err.code, "%s",
 		                   err.text);
+		shm_free(data);
 		return;
 	}
+	c->s.in_data = data;
+	c->s.in_data_len = data_len;
 	c->net->ops->message(c->net->ops_arg, &c->s, &m);
+	shm_free(c->s.in_data); /* unless the handler kept it */
+	c->s.in_data = NULL;
+	c->s.in_data_len = 0;
 	msg_fini(&m);
+}
+
+static const struct frame_data_ops conn_shm_ops = {
+        .alloc = shm_alloc_cb,
+        .release = shm_release_cb,
+};
+
+/* After a hello that agreed on version 2, array frames are accepted from
+ * the next frame on, their data blocks put in shared memory. */
+static void conn_check_version(struct conn *c)
+{
+	if (c->arrays || c->s.version < PROTOCOL_VERSION_ARRAYS)
+		return;
+	frame_decoder_allow_arrays(&c->dec, c->s.max_array_bytes,
+	                           &conn_shm_ops);
+	c->arrays = true;
 }
 
 /* Keeps net->input_reserved the sum of the frame bodies the decoders have
@@ -133,7 +226,7 @@ static void conn_handle_frame(struct conn *c, const char *body, size_t len)
 static int conn_account_input(struct conn *c)
 {
 	struct net *n = c->net;
-	uint64_t now = c->dec.body ? c->dec.body_size : 0;
+	uint64_t now = frame_decoder_reserve(&c->dec);
 	uint64_t others = n->input_reserved - c->input_reserved;
 
 	if (now > c->input_reserved &&
@@ -160,10 +253,13 @@ static void conn_process_input(struct conn *c)
 	size_t used, len;
 	const char *whole;
 	uint32_t whole_len;
+	uint64_t data_len;
+	void *data;
 	char *body;
 	int st;
 
 	while (!c->s.closing && !c->paused_inflight && !c->paused_output) {
+		conn_check_version(c);
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
 			break;
 		/* A whole frame in the buffer's first chunk is parsed where it
@@ -172,21 +268,63 @@ static void conn_process_input(struct conn *c)
 		    (used = frame_whole_at(v.iov_base, v.iov_len,
 		                           c->dec.max_size, &whole,
 		                           &whole_len))) {
-			conn_handle_frame(c, whole, whole_len);
+			conn_handle_frame(c, whole, whole_len, NULL, 0);
 			evbuffer_drain(in, used);
 			continue;
 		}
 		st = frame_decoder_feed(&c->dec, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
 		if (st == FRAME_READY) {
-			body = frame_decoder_take(&c->dec, &len);
+			/* Counted until handled: the job charges its bytes
+			 * to max_queued_input from here on. */
+			body = frame_decoder_take_data(&c->dec, &len, &data,
+			                               &data_len);
+			if (conn_account_input(c) < 0) {
+				free(body);
+				shm_free(data);
+				return;
+			}
 			if (body)
-				conn_handle_frame(c, body, len);
+				conn_handle_frame(c, body, len, data, data_len);
+			else
+				shm_free(data);
 			free(body);
+			continue;
+		} else if (st == FRAME_SIZED) {
+			/* Judged from the prefix: nothing allocated yet. */
+			if (conn_account_input(c) < 0)
+				return;
+			continue;
 		} else if (st == FRAME_EMPTY) {
 			conn_close(c, JOBD_E_BAD_FRAME,
 			           "frame length 0: a frame holds one JSON "
 			           "object of at least 1 byte");
+			return;
+		} else if (st == FRAME_TOO_LARGE &&
+		           frame_decoder_announced(&c->dec) >=
+		                   FRAME_ARRAY_FLAG) {
+			conn_close(c, JOBD_E_BAD_FRAME,
+			           "an array frame on a connection that did "
+			           "not agree on protocol version 2 (hello)");
+			return;
+		} else if (st == FRAME_DATA_TOO_LARGE) {
+			char text[160];
+
+			snprintf(
+			        text, sizeof(text),
+			        "arrays of %llu bytes are over max_array_bytes "
+			        "%llu",
+			        (unsigned long long)
+			                frame_decoder_announced_data(&c->dec),
+			        (unsigned long long)c->s.max_array_bytes);
+			conn_close(c, JOBD_E_TOO_LARGE, text);
+			return;
+		} else if (st == FRAME_BAD_PREFIX) {
+			conn_close(
+			        c, JOBD_E_BAD_FRAME,
+			        "array frame prefix: reserved bytes not zero, "
+			        "or a data length that is not a multiple of "
+			        "64");
 			return;
 		} else if (st == FRAME_TOO_LARGE) {
 			char text[160];
@@ -344,6 +482,7 @@ static const struct session_ops conn_session_ops = {
         .close = conn_session_close,
         .load_changed = conn_load_changed,
         .destroy = conn_destroy,
+        .send_pieces = conn_send_pieces,
 };
 
 int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)

@@ -29,6 +29,7 @@ struct conn {
 	bool flush_pending;     /* flush_ev is active */
 	bool paused_inflight;   /* at max_inflight_per_connection */
 	bool paused_output;     /* unsent output over max_output_buffer */
+	bool arrays;            /* the decoder takes array frames */
 };
 
 /* Takes over fd (accepted, any family). Returns 0 or a negative errno; on
