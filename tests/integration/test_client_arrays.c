@@ -3,15 +3,15 @@
  * libjobd-client's binary arrays (protocol version 2, docs/protocol.md
  * §12) over real TCP on loopback.
  *
- * Against the real jobd, which speaks version 1 today: the client asks for
- * version 2, gets 1, refuses arrays locally with JOBD_CLIENT_E_UNSUPPORTED
- * and serves everything else as before. Against a small version 2 echo
- * server forked here (it decodes with the same wire library, checks the
- * arrays, and answers each call with its input and its arrays): an 8 MB
- * f64 matrix and four other arrays go out and come back intact, in every
- * API (call, submit/receive, request); arrays that break a rule or pass
- * the server's max_array_bytes are refused before anything is sent; a
- * server that sends broken arrays costs the connection, not memory safety.
+ * Against the real jobd and its echo plugin: an 8 MB f64 matrix and four
+ * other arrays go out and come back intact, in every API (call,
+ * submit/receive, request); arrays that break a rule or pass the server's
+ * max_array_bytes are refused before anything is sent. Against a small
+ * server forked here (fake_v2.h) for what jobd never does: one that
+ * answers hello with version 1 (an older jobd), where the client refuses
+ * arrays locally with JOBD_CLIENT_E_UNSUPPORTED and serves everything else
+ * as before; and one that sends broken arrays, which costs the connection,
+ * not memory safety.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -58,6 +58,14 @@ static void fake_stop(struct fake *f)
 {
 	kill(f->pid, SIGKILL);
 	waitpid(f->pid, NULL, 0);
+}
+
+/* The real jobd, with a 16 MiB max_array_bytes. */
+static void jobd_start(struct jobd_proc *p)
+{
+	struct harness_opts o = {.yaml = "limits:\n  max_array_bytes: 16MiB\n"};
+
+	ck_assert_int_eq(harness_start(p, &o), 0);
 }
 
 static struct jobd_client *client_for_port(uint16_t port)
@@ -130,7 +138,7 @@ static void check_sample(const struct sample *s,
 
 START_TEST(v1_server_refuses_locally)
 {
-	struct jobd_proc p;
+	struct fake f;
 	struct jobd_client *c;
 	struct jobd_client_answer *a = NULL;
 	struct sample s;
@@ -138,11 +146,11 @@ START_TEST(v1_server_refuses_locally)
 	uint64_t id;
 
 	sample_init(&s);
-	ck_assert_int_eq(harness_start(&p, NULL), 0);
-	c = client_for_port(p.port);
+	fake_start(&f, FAKE_V2_AS_V1);
+	c = client_for_port(f.port);
 	ck_assert_int_eq(jobd_client_protocol_version(c), 0);
 	ck_assert_int_eq(jobd_client_connect(c, 5000), JOBD_CLIENT_OK);
-	/* Asked for 2; today's jobd answers 1. */
+	/* Asked for 2; a jobd older than arrays answers 1. */
 	ck_assert_int_eq(jobd_client_protocol_version(c), 1);
 	ck_assert_int_eq(
 	        jobd_client_call_arrays(c, "echo", in, s.a, 5, 5000, &a),
@@ -172,7 +180,7 @@ START_TEST(v1_server_refuses_locally)
 	jobd_client_answer_free(a);
 	ck_assert_int_eq(jobd_client_protocol_version(c), 1);
 	jobd_client_free(c);
-	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
+	fake_stop(&f);
 	json_decref(in);
 	json_decref(out);
 	free(s.m);
@@ -181,7 +189,7 @@ END_TEST
 
 START_TEST(v2_round_trip)
 {
-	struct fake f;
+	struct jobd_proc p;
 	struct jobd_client *c;
 	struct jobd_client_answer *a = NULL;
 	struct sample s;
@@ -190,8 +198,8 @@ START_TEST(v2_round_trip)
 	int seen = 0;
 
 	sample_init(&s);
-	fake_start(&f, FAKE_V2_ECHO);
-	c = client_for_port(f.port);
+	jobd_start(&p);
+	c = client_for_port(p.port);
 	ck_assert_int_eq(jobd_client_connect(c, 5000), JOBD_CLIENT_OK);
 	ck_assert_int_eq(jobd_client_protocol_version(c), 2);
 
@@ -226,7 +234,7 @@ START_TEST(v2_round_trip)
 	json_decref(fields);
 
 	jobd_client_free(c);
-	fake_stop(&f);
+	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
 	json_decref(in);
 	free(s.m);
 }
@@ -235,7 +243,7 @@ END_TEST
 /* Arrays that break a rule, or pass the server's limit, never leave. */
 START_TEST(v2_refused_before_sending)
 {
-	struct fake f;
+	struct jobd_proc p;
 	struct jobd_client *c;
 	struct jobd_client_answer *a = NULL;
 	struct sample s;
@@ -244,8 +252,8 @@ START_TEST(v2_refused_before_sending)
 	char names[JOBD_ARRAYS_MAX + 1][8];
 
 	sample_init(&s);
-	fake_start(&f, FAKE_V2_ECHO);
-	c = client_for_port(f.port);
+	jobd_start(&p);
+	c = client_for_port(p.port);
 
 	s.a[1].nbytes = 3999; /* not 1000 x 4 */
 	ck_assert_int_eq(
@@ -298,7 +306,7 @@ START_TEST(v2_refused_before_sending)
 	check_sample(&s, a);
 	jobd_client_answer_free(a);
 	jobd_client_free(c);
-	fake_stop(&f);
+	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
 	json_decref(in);
 	free(s.m);
 }

@@ -754,7 +754,6 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 
 		if (text) {
 			free(p->prov_static);
-			json_decref(p->options);
 			p->prov_static = text;
 		}
 	}

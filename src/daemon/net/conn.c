@@ -303,9 +303,10 @@ static void conn_process_input(struct conn *c)
 		} else if (st == FRAME_TOO_LARGE &&
 		           frame_decoder_announced(&c->dec) >=
 		                   FRAME_ARRAY_FLAG) {
+			/* docs/protocol.md §12.1: the array flag before
+			 * version 2 is a framing error, not a length. */
 			conn_close(c, JOBD_E_BAD_FRAME,
-			           "an array frame on a connection that did "
-			           "not agree on protocol version 2 (hello)");
+			           "array frame before hello version 2");
 			return;
 		} else if (st == FRAME_DATA_TOO_LARGE) {
 			char text[160];
