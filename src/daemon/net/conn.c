@@ -20,6 +20,9 @@
 #include "daemon/util/shm.h"
 #include "wire/message.h"
 
+/* Bytes per read and write callback once arrays may flow. */
+#define CONN_ARRAY_IO_CHUNK (4u << 20)
+
 /* How long a closing connection may take to read its last error frame. */
 #define CLOSE_GRACE_SEC 2
 
@@ -215,7 +218,34 @@ static void conn_check_version(struct conn *c)
 		return;
 	frame_decoder_allow_arrays(&c->dec, c->s.max_array_bytes,
 	                           &conn_shm_ops);
+	/* libevent moves 16 KiB per read and write callback by default: an
+	 * 8 MB array would take 500 turns of the loop each way. */
+	bufferevent_set_max_single_read(c->bev, CONN_ARRAY_IO_CHUNK);
+	bufferevent_set_max_single_write(c->bev, CONN_ARRAY_IO_CHUNK);
 	c->arrays = true;
+}
+
+/* Inside an array frame's data block with nothing buffered: reads from
+ * the socket straight into the block (one copy, the kernel's, instead of
+ * socket -> evbuffer -> block). Returns the decoder's status after the
+ * bytes read (FRAME_MORE when none could be), or -1 at EOF or an error,
+ * which the bufferevent then reports on its own read. */
+static int conn_read_direct(struct conn *c)
+{
+	size_t room;
+	void *p;
+	ssize_t n;
+	int st = FRAME_MORE;
+
+	while ((p = frame_decoder_direct(&c->dec, &room)) && room) {
+		n = recv(bufferevent_getfd(c->bev), p, room, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		st = frame_decoder_wrote(&c->dec, (size_t)n);
+		if (st != FRAME_MORE)
+			break;
+	}
+	return st;
 }
 
 /* Keeps net->input_reserved the sum of the frame bodies the decoders have
@@ -260,8 +290,14 @@ static void conn_process_input(struct conn *c)
 
 	while (!c->s.closing && !c->paused_inflight && !c->paused_output) {
 		conn_check_version(c);
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
-			break;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len) {
+			/* Only a data block has room to read into. */
+			if (!c->arrays || !c->dec.data ||
+			    conn_read_direct(c) != FRAME_READY)
+				break;
+			st = FRAME_READY;
+			goto ready;
+		}
 		/* A whole frame in the buffer's first chunk is parsed where it
 		 * lies: no body to allocate and copy (most requests). */
 		if (!frame_decoder_mid_frame(&c->dec) &&
@@ -274,6 +310,7 @@ static void conn_process_input(struct conn *c)
 		}
 		st = frame_decoder_feed(&c->dec, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
+	ready:
 		if (st == FRAME_READY) {
 			/* Counted until handled: the job charges its bytes
 			 * to max_queued_input from here on. */
