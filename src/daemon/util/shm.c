@@ -36,10 +36,13 @@ void *shm_alloc(uint64_t size, const char *name)
 	fd = memfd_create(name ? name : "jobd-array", MFD_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	/* A sparse file: pages cost memory only once written. */
 	if (ftruncate(fd, (off_t)total) < 0)
 		goto fail;
-	map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* Every byte is about to be written (a block is exactly the size of
+	 * its arrays): faulting the pages in at once costs less than one
+	 * fault per 4 KiB page on the way. */
+	map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+	           MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (map == MAP_FAILED)
 		goto fail;
 	h = map;
