@@ -241,7 +241,15 @@ ct() {
 		LANG=C.UTF-8 SYSTEMD_COLORS=0 SYSTEMD_PAGER= \
 		DEBIAN_FRONTEND=noninteractive "$@"
 }
-state=$(timeout 60 nsenter -t "$leader" -a -- systemctl is-system-running --wait 2>&1 || true)
+# Until PID 1 answers and has finished booting (up to 60 s).
+i=0
+while [ $i -lt 300 ]; do
+	state=$(ct systemctl is-system-running 2>&1 || true)
+	case "$state" in running | degraded) break ;; esac
+	kill -0 "$ns_pid" 2>/dev/null || break
+	sleep 0.2
+	i=$((i + 1))
+done
 case "$state" in
 running) ok "systemd $(ct systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') is PID 1 and the system is running" ;;
 degraded)
