@@ -4,11 +4,12 @@
 
 Usage: held_client.py PORT DIR
 
-On one TCP connection to 127.0.0.1:PORT: a long call (sleep 3 s) that
-spans the reload, then echo calls back to back. Once 20 have been answered
-it creates DIR/ready; when DIR/reloaded appears (the reload is over, as
-systemd saw it) it makes 20 more calls and stops. Every answer must be the
-result of its call: an error, a lost answer or a closed connection fails.
+On one TCP connection to 127.0.0.1:PORT: a long call (sleep 6 s), then
+echo calls back to back. Once 20 have been answered it creates DIR/ready;
+when DIR/reloaded appears (the reload is over, as systemd saw it) it makes
+20 more calls and waits for the long call, which must have spanned the
+reload. Every answer must be the result of its call: an error, a lost
+answer or a closed connection fails.
 Prints one line, "calls N failed F", and exits 0 only when F is 0.
 """
 import json
@@ -45,7 +46,7 @@ def main():
     calls = failed = 0
     long_done = False
     send(sock, {"type": "call", "id": LONG_ID, "plugin": "sleep",
-                "input": {"ms": 3000}})
+                "input": {"ms": 6000}})
     after_reload = 0
     next_id = 1
     while after_reload < 20 or not long_done:
@@ -67,7 +68,11 @@ def main():
             ok = m.get("type") == "result"
             if m.get("id") == LONG_ID:
                 long_done = True
-                ok = ok and m.get("output") == {"slept_ms": 3000}
+                if not os.path.exists(os.path.join(flag_dir, "reloaded")):
+                    print("held_client: the long call ended before the "
+                          "reload did", file=sys.stderr)
+                    ok = False
+                ok = ok and m.get("output") == {"slept_ms": 6000}
             elif ok:
                 ok = m.get("output") == {"n": m.get("id")}
             calls += 1
