@@ -112,7 +112,7 @@ fi
 
 # nocheck: this suite has run already, in the build that runs this test.
 if ! (cd "$run/src" &&
-	DEB_BUILD_OPTIONS="nocheck parallel=2" \
+	LC_ALL=C.UTF-8 DEB_BUILD_OPTIONS="nocheck parallel=2" \
 		dpkg-buildpackage -us -uc -b -Pnocheck) >"$run/build.log" 2>&1; then
 	show "$run/build.log" 60
 	die "dpkg-buildpackage"
@@ -127,7 +127,7 @@ for p in jobd jobctl libjobd-client0 libjobd-client-dev jobd-plugin-dev; do
 	fi
 done
 # New symbols of libjobd-client belong in debian/libjobd-client0.symbols.
-if grep -q 'dpkg-gensymbols: warning: some new symbols' "$run/build.log"; then
+if grep -q 'dpkg-gensymbols: warning: some new symbols appeared' "$run/build.log"; then
 	grep -A30 '^--- debian/libjobd-client0.symbols' "$run/build.log" >&2 || true
 	bad "libjobd-client exports symbols that debian/libjobd-client0.symbols lacks"
 fi
