@@ -302,7 +302,7 @@ if ct sh -c 'apt-get install -y --no-install-recommends /debs/*.deb' \
 	ok "apt-get install ./*.deb inside, without network"
 else
 	show "$run/install.log"
-	die "apt-get install of the packages"
+	die "apt-get install of the packages (a dependency newer than the cached tree's? rm -rf $tree remakes it)"
 fi
 for u in jobd.service jobd.socket; do
 	[ "$(ct systemctl is-enabled "$u")" = enabled ] && ok "$u enabled on install" ||
