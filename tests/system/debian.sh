@@ -90,7 +90,7 @@ step "building the packages"
 # The files of a fresh clone plus what is changed or new but not ignored;
 # without git (a tarball), the tree minus build directories.
 rel_build=$(realpath --relative-to="$SOURCE_ROOT" "$BUILD_ROOT")
-if files=$(git -C "$SOURCE_ROOT" ls-files -z -c -o --exclude-standard 2>/dev/null); then
+if git -C "$SOURCE_ROOT" ls-files >/dev/null 2>&1; then
 	(cd "$SOURCE_ROOT" && git ls-files -z -c -o --exclude-standard |
 		grep -zv "^$rel_build/" |
 		tar --null --ignore-failed-read -T - -cf -) | tar -C "$run/src" -xf -
@@ -98,7 +98,6 @@ else
 	tar -C "$SOURCE_ROOT" --exclude=./.git --exclude='./build*' \
 		--exclude="./$rel_build" -cf - . | tar -C "$run/src" -xf -
 fi
-unset files
 [ -f "$run/src/debian/control" ] || die "no debian/control in the copied tree"
 
 # The package version follows the project's.
