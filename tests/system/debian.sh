@@ -106,7 +106,7 @@ deb_version=$(cd "$run/src" && dpkg-parsechangelog -S Version)
 if [ "${deb_version%%-*}" = "$meson_version" ]; then
 	ok "debian/changelog is at the project version $meson_version"
 else
-	bad "debian/changelog says $deb_version, meson.build $meson_version (add an entry: dch -v $meson_version)"
+	bad "debian/changelog says $deb_version, meson.build $meson_version: add a debian/changelog entry for $meson_version"
 fi
 
 # nocheck: this suite has run already, in the build that runs this test.
@@ -117,8 +117,10 @@ if ! (cd "$run/src" &&
 	die "dpkg-buildpackage"
 fi
 ok "dpkg-buildpackage -us -uc -b"
-for p in jobd jobctl libjobd-client0 libjobd-client-dev jobd-plugin-dev; do
-	deb=$(ls "$run"/${p}_*.deb 2>/dev/null | head -n 1)
+# Every package of debian/control is installed in the container.
+own=$(cd "$run/src" && dh_listpackages | tr '\n' ' ')
+for p in $own; do
+	deb=$(ls "$run/${p}"_*.deb 2>/dev/null | head -n 1)
 	if [ -n "$deb" ]; then
 		cp "$deb" "$run/debs/"
 	else
@@ -141,7 +143,6 @@ lintian_pid=$!
 # Everything the packages depend on (first alternatives, without versions),
 # so that installing them inside needs no network, plus systemd as init and
 # D-Bus for systemd-analyze.
-own="jobd jobctl libjobd-client0 libjobd-client-dev jobd-plugin-dev"
 want=$(for deb in "$run"/debs/*.deb; do
 	dpkg-deb -f "$deb" Pre-Depends Depends
 done | sed 's/^[A-Za-z-]*://' | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/:.*//; s/[[:space:]]//g' |
@@ -488,7 +489,8 @@ done
 [ -z "$left" ] && ok "purge: no /etc/jobd, state, units or links left" || bad "purge left:$left"
 [ -z "$(ct dpkg-query -W -f '${Status}' jobd 2>/dev/null)" ] || [ "$(ct dpkg-query -W -f '${db:Status-Abbrev}' jobd 2>/dev/null | tr -d ' ')" = un ] &&
 	ok "dpkg has forgotten jobd" || bad "dpkg still knows jobd: $(ct dpkg-query -W -f '${Status}' jobd)"
-ct apt-get purge -y jobctl libjobd-client0 libjobd-client-dev jobd-plugin-dev >>"$run/purge.log" 2>&1 ||
+# shellcheck disable=SC2086 # own is a list of package names
+ct apt-get purge -y $own >>"$run/purge.log" 2>&1 ||
 	bad "apt-get purge of the other packages"
 left=$(ct find / /run /tmp -xdev -name '*jobd*' 2>/dev/null | grep -v '^/run/systemd/propagate' || true)
 [ -z "$left" ] && ok "with every package purged, no file named *jobd* is left" ||
