@@ -255,8 +255,26 @@ static int limit_pair(struct reader *r, const char *key,
 
 static const char *const plugin_keys[] = {
         "workers",      "queue_bound", "queue_delay", "timeout",
-        "max_attempts", "options",     NULL,
+        "max_attempts", "options",     "cache",       NULL,
 };
+
+static const char *const cache_keys[] = {"max_bytes", NULL};
+
+/* plugins.NAME.cache: the result cache (exec/cache.h). */
+static int cache_pair(struct reader *r, const char *key,
+                      const yaml_mark_t *key_mark, void *data)
+{
+	struct config_plugin *p = data;
+	uint64_t v;
+	int rc;
+
+	if (strcmp(key, "max_bytes") != 0)
+		return reader_fail_unknown_key(r, key_mark, key, cache_keys);
+	rc = read_number(r, F_SIZE, 1, 1024 * TIB, &v);
+	if (rc == 0)
+		p->cache_max_bytes = v;
+	return rc;
+}
 
 static int plugin_pair(struct reader *r, const char *key,
                        const yaml_mark_t *key_mark, void *data)
@@ -300,6 +318,8 @@ static int plugin_pair(struct reader *r, const char *key,
 		rc = read_number(r, F_COUNT, 1, 100, &v);
 		if (rc == 0)
 			p->max_attempts = (unsigned)v;
+	} else if (strcmp(key, "cache") == 0) {
+		rc = reader_section(r, cache_pair, p);
 	} else if (strcmp(key, "options") == 0) {
 		rc = yaml_node_to_json(r, &j);
 		if (rc == 0) {

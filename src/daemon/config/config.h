@@ -26,6 +26,9 @@ struct config_plugin {
 	json_t *options;       /* always an object or other JSON value; owned */
 	uint64_t queue_delay_ms; /* queue_bound auto: the queueing delay
 	                            aimed for, 1 ms..1 h, default 1 s */
+	/* cache.max_bytes: results kept on disk for a retry-safe plugin
+	 * (exec/cache.h); 0 = no cache (the default). */
+	uint64_t cache_max_bytes;
 };
 
 struct config_limits {

@@ -16,6 +16,7 @@
 #include "daemon/exec/job.h"
 #include "daemon/util/log.h"
 #include "daemon/exec/arrays.h"
+#include "daemon/exec/cache.h"
 #include "daemon/exec/provenance.h"
 #include "daemon/store/store.h"
 #include "wire/frame.h"
@@ -576,7 +577,8 @@ static int plugin_record_start(struct job *j)
 /* The provenance of the run that just ended, as a struct and as the
  * JSON text that goes into the answer (malloc'd, or NULL). */
 static char *plugin_provenance(struct plugin *p, struct job *j,
-                               const char *arrays_sha256, struct provenance *pv)
+                               const char *arrays_sha256, bool cached,
+                               struct provenance *pv)
 {
 	size_t size;
 	char *text;
@@ -592,6 +594,7 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	        .attempt = j->prior_attempts + 1,
 	        .options = p->options,
 	        .arrays_sha256 = arrays_sha256,
+	        .cached = cached,
 	};
 	/* The bytes that arrived, hashed on the loop as they lay in the
 	 * frame; a job read back from the store has only its parsed input. */
@@ -618,7 +621,7 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	json_t *output = NULL, *msg;
 	struct provenance pv;
 	char *prov = NULL, *arrays_sha256 = NULL;
-	bool ran = false;
+	bool ran = false, cached = false;
 	int stop = atomic_load(&j->stop_reason);
 	int rc;
 
@@ -629,17 +632,39 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
 		struct timespec c0, c1;
 
+		char key[65];
+
 		/* Hashed here, on the worker, from the bytes as received:
 		 * the plugin only ever gets them read-only. */
 		arrays_input_hashes(j->arrays, &arrays_sha256);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
-		                      &output);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-		j->finished_wall_ms = wall_ms();
-		j->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) +
-		                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-		prov = plugin_provenance(p, j, arrays_sha256, &pv);
+		if (!j->input_sha256[0])
+			sha256_json_hex(j->input, j->input_sha256);
+		if (p->cache &&
+		    cache_key(p->sha256, p->options_sha256, j->input_sha256,
+		              arrays_sha256, key) < 0)
+			key[0] = '\0';
+		if (p->cache && key[0] &&
+		    result_cache_get(p->cache, key, &output) == 0) {
+			/* The same build, options and input ran before. */
+			cached = true;
+			rc = JOBD_OK;
+			j->finished_wall_ms = wall_ms();
+			j->cpu_seconds = 0;
+		} else {
+			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+			rc = p->desc->process(p->state, worker_state, &j->pub,
+			                      j->input, &output);
+			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+			j->finished_wall_ms = wall_ms();
+			j->cpu_seconds =
+			        (double)(c1.tv_sec - c0.tv_sec) +
+			        (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+			/* Results with arrays are not cached (cache.h). */
+			if (rc == JOBD_OK && output && p->cache && key[0] &&
+			    !(j->arrays && j->arrays->n_out))
+				result_cache_put(p->cache, key, output);
+		}
+		prov = plugin_provenance(p, j, arrays_sha256, cached, &pv);
 		ran = true;
 		if (rc == JOBD_OK && !output) {
 			rc = JOBD_E_PLUGIN_FAILED;
@@ -745,6 +770,7 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 	}
 	/* Provenance names the options every result is made with. */
 	p->options = json_incref((json_t *)options);
+	sha256_json_hex(options, p->options_sha256);
 	{
 		struct provenance pv = {.plugin = p->desc->name,
 		                        .version = p->desc->version,
@@ -772,6 +798,21 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 	return 0;
 }
 
+int plugin_set_cache(struct plugin *p, const char *dir, uint64_t max_bytes,
+                     char **why)
+{
+	*why = NULL;
+	if (!(p->desc->flags & JOBD_PLUGIN_RETRY_SAFE)) {
+		*why = strdup_printf("cache: only a retry-safe plugin (one "
+		                     "whose result depends on its input alone) "
+		                     "may be cached; %s is not",
+		                     p->desc->name);
+		return -EINVAL;
+	}
+	p->cache = result_cache_open(dir, max_bytes, why);
+	return p->cache ? 0 : -EIO;
+}
+
 int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
 {
 	p->timeout_ms = section->timeout_ms;
@@ -797,6 +838,7 @@ void plugin_unref(struct plugin *p)
 	free(p->host.init_fail);
 	free(p->prov_static);
 	json_decref(p->options);
+	result_cache_free(p->cache);
 	free(p->path);
 	free(p);
 }

@@ -60,6 +60,10 @@ struct plugin {
 	/* The options init() was given (a reference; an empty object when
 	 * the config has none): recorded in provenance. */
 	json_t *options;
+	char options_sha256[65]; /* of their canonical text */
+	/* The result cache (cache.h), NULL for none. Set once before the
+	 * first job; its own lock serves the workers. */
+	struct result_cache *cache;
 
 	/* The loaded object, shared with other instances of the same file. */
 	struct plugin_file *file;
@@ -102,6 +106,14 @@ int plugin_open(struct plugin_files *files, const char *path,
 
 /* Calls init with the section's options and starts the pool, whose
  * completions go to done. On failure *why says why (caller frees). */
+/*
+ * Gives a started plugin its result cache in dir (plugins.NAME.cache,
+ * cache.h). Only a retry-safe plugin may have one: for another the cache
+ * is refused with a warning. Returns 0 or a negative errno with *why.
+ */
+int plugin_set_cache(struct plugin *p, const char *dir, uint64_t max_bytes,
+                     char **why);
+
 int plugin_start(struct plugin *p, const struct config_plugin *section,
                  uint64_t target_delay_ms, struct cq *done, char **why);
 

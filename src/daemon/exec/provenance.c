@@ -240,6 +240,8 @@ json_t *provenance_json(const struct provenance *pv)
 	if (o && pv->arrays_sha256)
 		json_object_set_new(o, "arrays_sha256",
 		                    json_loads(pv->arrays_sha256, 0, NULL));
+	if (o && pv->cached)
+		json_object_set_new(o, "cached", json_true());
 	return o;
 }
 
@@ -333,6 +335,8 @@ int provenance_text(const struct provenance *pv, const char *static_text,
 	        p, end, num,
 	        (size_t)(put_uint(num, pv->attempt ? pv->attempt : 1) - num));
 	p = PUT_LIT(p, end, ",");
+	if (pv->cached)
+		p = PUT_LIT(p, end, "\"cached\":true,");
 	if (pv->arrays_sha256) {
 		p = PUT_LIT(p, end, "\"arrays_sha256\":");
 		p = put_mem(p, end, pv->arrays_sha256,

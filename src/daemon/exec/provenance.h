@@ -9,6 +9,7 @@
 #ifndef JOBD_DAEMON_PROVENANCE_H
 #define JOBD_DAEMON_PROVENANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct provenance {
 	/* {"name":"hex",...}: SHA-256 of each input array's bytes as
 	 * received (JSON object text, borrowed), or NULL for none. */
 	const char *arrays_sha256;
+	/* Answered from the result cache (cache.h): process() did not run. */
+	bool cached;
 };
 
 /* Options whose canonical text is longer appear in provenance only as

@@ -155,6 +155,20 @@ struct plugin *registry_load(struct registry *reg, const struct config *cfg,
 		          why);
 		goto fail;
 	}
+	if (section->cache_max_bytes) {
+		char dir[4096];
+
+		snprintf(dir, sizeof(dir), "%s/cache/%s", cfg->state_dir,
+		         plugin_name(p));
+		if (plugin_set_cache(p, dir, section->cache_max_bytes, &why) <
+		    0) {
+			/* Running uncached is safe; only slower. */
+			log_warning("plugin %s: %s; running without a cache",
+			            plugin_name(p), why);
+			free(why);
+			why = NULL;
+		}
+	}
 	log_info("plugin %s %s loaded from %s (%u workers)", plugin_name(p),
 	         p->desc->version ? p->desc->version : "", path,
 	         section->workers);
