@@ -304,6 +304,13 @@ START_TEST(bad_arrays_are_bad_requests)
 	                   CALL_HEAD "\"arrays\":[{\"name\":\"../x\",\"dtype\":"
 	                             "\"u8\",\"shape\":[1],\"nbytes\":1}]}",
 	                   64, "name");
+	/* Detached jobs cannot carry arrays yet: refused, never stored
+	 * without them. */
+	expect_bad_request(fd,
+	                   CALL_HEAD "\"detach\":true,\"arrays\":[{\"name\":"
+	                             "\"x\",\"dtype\":\"u8\",\"shape\":[1],"
+	                             "\"nbytes\":1}]}",
+	                   64, "detached jobs cannot carry binary arrays");
 	/* Arrays for a plugin that takes none; arrays on a ping. */
 	expect_bad_request(
 	        fd,

@@ -54,6 +54,9 @@ struct job {
 	 * any; owned by the job until the loop hands it to the session that
 	 * sends the answer. */
 	struct job_arrays *arrays;
+	/* The call brought arrays (set before submit, read-only after: the
+	 * loop must not read arrays, which a worker may create). */
+	bool input_arrays;
 
 	/* Why the job should stop (a jobd_error), 0 while it should go on.
 	 * Written by the loop, read by the worker through host->cancelled. */

@@ -443,6 +443,7 @@ static int plugin_encode_arrays(struct plugin *p, struct job *j, json_t *output,
 	uint32_t max = atomic_load(&p->max_frame_size);
 	struct job_arrays *a = j->arrays;
 	size_t json_len;
+	bool detached;
 	int rc;
 
 	if (j->version < PROTOCOL_VERSION_ARRAYS) {
@@ -451,7 +452,10 @@ static int plugin_encode_arrays(struct plugin *p, struct job *j, json_t *output,
 		               "protocol version 2 (say so in hello)");
 		return -1;
 	}
-	if (j->has_job_id) {
+	pthread_mutex_lock(&j->lock);
+	detached = j->has_job_id;
+	pthread_mutex_unlock(&j->lock);
+	if (detached) {
 		/* The store keeps JSON results only, for now. */
 		j->status = JOBD_E_PLUGIN_FAILED;
 		*text = strdup("a detached job's result cannot carry arrays "

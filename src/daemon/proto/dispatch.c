@@ -202,6 +202,7 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 			j = NULL;
 		} else {
 			s->in_data = NULL; /* the job's now */
+			j->input_arrays = true;
 		}
 	}
 	if (j)
