@@ -123,6 +123,16 @@ START_TEST(hit_miss_and_eviction)
 }
 END_TEST
 
+/* No cache: section, no cache, for every plugin (the default). */
+START_TEST(no_cache_by_default)
+{
+	start(NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert(!cached_call("{\"same\":1}"));
+	stop();
+}
+END_TEST
+
 START_TEST(arrays_are_not_stored)
 {
 	static const double v[2] = {1.0, 2.0};
@@ -202,6 +212,7 @@ static Suite *cache_suite(void)
 	TCase *tc = tcase_create("cache");
 
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, no_cache_by_default);
 	tcase_add_test(tc, hit_miss_and_eviction);
 	tcase_add_test(tc, arrays_are_not_stored);
 	tcase_add_test(tc, survives_restart_and_misses_a_new_build);

@@ -499,6 +499,7 @@ void config_plugin_defaults(struct config_plugin *p)
 	p->timeout_ms = 0;
 	p->max_attempts = 3;
 	p->queue_delay_ms = 1000;
+	p->cache_max_bytes = 0;
 	p->options = NULL;
 }
 
