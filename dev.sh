@@ -10,7 +10,8 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
-libssl-dev clang clang-format libclang-rt-14-dev valgrind systemd"
+libssl-dev clang clang-format libclang-rt-14-dev valgrind systemd \
+libpq-dev postgresql haproxy"
 
 need_packages() {
 	missing=""

@@ -273,7 +273,7 @@ int detached_init(struct proto *pr)
 	d->backlog_ev = evtimer_new(pr->base, djob_backlog_cb, pr);
 	if (!d->backlog_ev)
 		return -ENOMEM;
-	rc = store_open(pr->cfg->state_dir, &d->store, &why);
+	rc = store_open(pr->cfg->state_dir, &pr->cfg->store, &d->store, &why);
 	if (rc < 0) {
 		log_error("%s", why ? why : "job store: out of memory");
 		free(why);
@@ -281,8 +281,8 @@ int detached_init(struct proto *pr)
 	}
 	rc = djob_recover(pr);
 	if (rc < 0) {
-		log_error("state_dir %s: recovering jobs failed: %s",
-		          pr->cfg->state_dir, strerror(-rc));
+		log_error("job store %s: recovering jobs failed: %s",
+		          store_where(d->store), strerror(-rc));
 		return rc;
 	}
 	rc = store_start(d->store, pr->done, pr->cfg->limits.result_ttl_ms,
@@ -292,9 +292,8 @@ int detached_init(struct proto *pr)
 		          strerror(-rc));
 		return rc;
 	}
-	log_info("job store: %s/jobs.db (result_ttl %llu ms, budget %llu "
-	         "bytes)",
-	         pr->cfg->state_dir,
+	log_info("job store: %s (result_ttl %llu ms, budget %llu bytes)",
+	         store_where(d->store),
 	         (unsigned long long)pr->cfg->limits.result_ttl_ms,
 	         (unsigned long long)pr->cfg->limits.result_budget);
 	return 0;
