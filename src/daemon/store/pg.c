@@ -796,6 +796,19 @@ static int connect_once(struct pg_store *s, char *err, size_t size)
 	return 0;
 }
 
+/* The connection broke: says so once per outage and drops it. */
+static void note_lost(struct pg_store *s, const char *why)
+{
+	if (!s->down_since_ms) {
+		s->down_since_ms = mono_ms();
+		log_warning("job store %s: connection lost (%s); requests "
+		            "wait and run again once it is back",
+		            s->b.where, why);
+	}
+	PQfinish(s->conn);
+	s->conn = NULL;
+}
+
 /* Waits until connected, retrying with backoff; requests queue meanwhile.
  * Gives up (-EIO) only when the store is stopping. */
 static int ensure_connected(struct pg_store *s)
@@ -806,6 +819,10 @@ static int ensure_connected(struct pg_store *s)
 
 	if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
 		return 0;
+	if (s->conn) {
+		conn_error(s, err, sizeof(err));
+		note_lost(s, err);
+	}
 	for (;;) {
 		if (connect_once(s, err, sizeof(err)) == 0) {
 			if (s->down_since_ms)
@@ -916,6 +933,7 @@ static void pg_run_batch(struct store_backend *b, struct store_req *list)
 {
 	struct pg_store *s = pg_of(b);
 	struct store_req *r;
+	char err[200];
 	size_t n = 0;
 
 	for (r = list; r; r = r->next)
@@ -931,11 +949,14 @@ static void pg_run_batch(struct store_backend *b, struct store_req *list)
 		}
 		if (batch_once(s, list) != -EPIPE)
 			break;
-		log_warning("job store %s: connection lost%s; %zu request(s) "
-		            "will run again once it is back",
-		            s->b.where, s->in_doubt ? " at commit" : "", n);
-		PQfinish(s->conn);
-		s->conn = NULL;
+		conn_error(s, err, sizeof(err));
+		note_lost(s, err);
+		log_info("job store %s: a batch of %zu request(s) met the lost "
+		         "connection%s; it runs again, whole",
+		         s->b.where, n,
+		         s->in_doubt ? " at its commit, which may have "
+		                       "happened"
+		                     : "");
 		reset_outputs(list);
 	}
 	s->in_doubt = false;
@@ -984,10 +1005,8 @@ static int pg_load_unfinished(struct store_backend *b, struct store_rec **rows,
 			log_error("job store %s: %s", s->b.where, r.err);
 			return rc;
 		}
-		if (!res) {
-			PQfinish(s->conn);
-			s->conn = NULL;
-		}
+		if (!res)
+			note_lost(s, r.err);
 	}
 	rc = read_rows(res, &r, 0);
 	PQclear(res);
@@ -1043,7 +1062,11 @@ static void pg_cleanup(struct store_backend *b, int64_t cut, uint64_t budget)
 rollback:
 	run_cmd(s, "ROLLBACK", err + 100, sizeof(err) - 100);
 fail:
-	log_warning("job store %s: cleanup failed: %s", s->b.where, err);
+	if (s->conn && PQstatus(s->conn) != CONNECTION_OK)
+		note_lost(s, err); /* the next batch waits for it */
+	else
+		log_warning("job store %s: cleanup failed: %s", s->b.where,
+		            err);
 }
 
 static void pg_close(struct store_backend *b)

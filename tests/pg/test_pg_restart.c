@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PostgreSQL restarted under load: the real jobd keeps its detached jobs in
+ * the cluster of tests/pg/pg-cluster.sh while a client submits a stream of
+ * them; halfway the server is stopped at once (as by a crash) and started
+ * again. Every job that was `accepted` must be in the database afterwards
+ * and end done: the store waited for the database and ran its requests
+ * again instead of losing them.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define N_JOBS 240
+
+struct submitter {
+	const struct jobd_proc *p;
+	char jobs[N_JOBS][32];
+	atomic_int accepted;
+	int refused;
+	char first_refusal[200];
+};
+
+static void *submit_all(void *arg)
+{
+	struct submitter *s = arg;
+	int fd = harness_connect(s->p), i;
+	char text[200];
+
+	for (i = 0; i < N_JOBS && fd >= 0; i++) {
+		json_t *m;
+		const char *type, *job;
+
+		snprintf(text, sizeof(text),
+		         "{\"type\":\"call\",\"id\":%d,\"plugin\":\"sleep\","
+		         "\"input\":{\"ms\":%d},\"detach\":true}",
+		         i + 1, i % 7);
+		if (harness_send_text(fd, text) < 0)
+			break;
+		/* Long enough for a restart: the answer waits for it. */
+		m = harness_recv_answer(fd, 60000);
+		type = m ? json_string_value(json_object_get(m, "type")) : NULL;
+		job = m ? json_string_value(json_object_get(m, "job")) : NULL;
+		if (type && !strcmp(type, "accepted") && job) {
+			snprintf(s->jobs[atomic_load(&s->accepted)], 32, "%s",
+			         job);
+			atomic_fetch_add(&s->accepted, 1);
+		} else if (!s->refused++) {
+			char *d = m ? json_dumps(m, JSON_COMPACT) : NULL;
+
+			snprintf(s->first_refusal, sizeof(s->first_refusal),
+			         "%s", d ? d : "no answer");
+			free(d);
+		}
+		json_decref(m);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* The job's final state as `status` reports it, waiting up to 60 s. */
+static char *final_state(int fd, const char *job, int64_t id)
+{
+	uint64_t end = harness_now_ms() + 60000;
+	char text[200];
+
+	while (harness_now_ms() < end) {
+		json_t *m;
+		const char *st;
+		char *out;
+
+		snprintf(text, sizeof(text),
+		         "{\"type\":\"status\",\"id\":%lld,\"job\":\"%s\"}",
+		         (long long)id, job);
+		ck_assert_int_eq(harness_send_text(fd, text), 0);
+		m = harness_recv_answer(fd, 30000);
+		ck_assert_ptr_nonnull(m);
+		st = json_string_value(json_object_get(m, "state"));
+		if (!st)
+			st = json_string_value(json_object_get(m, "code"));
+		out = strdup(st ? st : "?");
+		json_decref(m);
+		if (strcmp(out, "queued") && strcmp(out, "running"))
+			return out;
+		free(out);
+		usleep(50000);
+	}
+	return strdup("still unfinished");
+}
+
+START_TEST(restart_under_load_loses_nothing)
+{
+	const char *restart = getenv("JOBD_TEST_PG_RESTART");
+	static struct submitter s;
+	struct harness_opts o = {
+	        .yaml = "plugins:\n  sleep:\n    workers: 4\n",
+	};
+	struct jobd_proc p;
+	pthread_t t;
+	char *log, *st;
+	int fd, i, n;
+
+	ck_assert_ptr_nonnull(restart);
+	ck_assert_int_eq(harness_start(&p, &o), 0);
+	memset(&s, 0, sizeof(s));
+	s.p = &p;
+	pthread_create(&t, NULL, submit_all, &s);
+	for (i = 0; i < 2000 && atomic_load(&s.accepted) < N_JOBS / 3; i++)
+		usleep(10000);
+	ck_assert_int_ge(atomic_load(&s.accepted), N_JOBS / 3);
+	ck_assert_int_eq(system(restart), 0);
+	pthread_join(t, NULL);
+	ck_assert_msg(s.refused == 0, "%d call(s) not accepted, first: %s",
+	              s.refused, s.first_refusal);
+	n = atomic_load(&s.accepted);
+	ck_assert_int_eq(n, N_JOBS);
+
+	fd = harness_connect(&p);
+	for (i = 0; i < n; i++) {
+		st = final_state(fd, s.jobs[i], 100000 + i);
+		ck_assert_msg(!strcmp(st, "done"), "job %s: %s", s.jobs[i], st);
+		free(st);
+	}
+	close(fd);
+	log = harness_log(&p);
+	ck_assert_msg(strstr(log, "connection lost") &&
+	                      strstr(log, "connected again"),
+	              "the restart was not noticed:\n%s", log);
+	free(log);
+	ck_assert_int_eq(harness_stop(&p, 0, 20000), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("pg-restart");
+	TCase *tc = tcase_create("restart");
+	SRunner *sr;
+	int failed;
+
+	if (!getenv("JOBD_TEST_PGHOST")) {
+		fprintf(stderr,
+		        "test-pg-restart: run it through "
+		        "tests/pg/pg-cluster.sh run (meson test does)\n");
+		return 77;
+	}
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, restart_under_load_loses_nothing);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
