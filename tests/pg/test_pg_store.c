@@ -444,6 +444,36 @@ START_TEST(changes_are_announced)
 }
 END_TEST
 
+START_TEST(a_lost_connection_loses_no_request)
+{
+	const char *dsn = fresh_db("t_lost");
+	struct host a;
+	struct store_req *r;
+	PGconn *c;
+
+	host_open(&a, dsn, "a");
+	c = sql_conn(dsn);
+	/* The store's connection dies under it (as in a server restart). */
+	ck_assert_str_eq(sql1(c, "SELECT count(pg_terminate_backend(pid)) "
+	                         "FROM pg_stat_activity WHERE "
+	                         "application_name = 'jobd'"),
+	                 "1");
+	insert(&a, "00000000000000b1", "sleep", false, 1);
+	ck_assert_str_eq(sql1(c, "SELECT count(*) FROM jobs"), "1");
+	sql1(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+	        "application_name = 'jobd'");
+	r = claim(&a, "sleep", 5);
+	ck_assert_uint_eq(r->n_rows, 1);
+	store_req_free(r);
+	sql1(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+	        "application_name = 'jobd'");
+	ck_assert_int_eq(finish(&a, "00000000000000b1", 1, "ok"), 1);
+	ck_assert_str_eq(sql1(c, "SELECT state FROM jobs"), "done");
+	PQfinish(c);
+	host_close(&a);
+}
+END_TEST
+
 Suite *pg_suite(void);
 Suite *pg_suite(void)
 {
@@ -457,6 +487,7 @@ Suite *pg_suite(void)
 	tcase_add_test(tc, fencing_refuses_a_stale_attempt);
 	tcase_add_test(tc, rescue_follows_the_rules);
 	tcase_add_test(tc, changes_are_announced);
+	tcase_add_test(tc, a_lost_connection_loses_no_request);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -762,6 +762,18 @@ static int exec_one(struct pg_store *s, struct store_req *r)
 /* --- the connection --------------------------------------------------------
  */
 
+/* The server's notices (a shutdown's warning, say) go to our log at
+ * debug, not to stderr without a level. */
+static void on_notice(void *arg, const char *message)
+{
+	const struct pg_store *s = arg;
+	char line[300];
+
+	snprintf(line, sizeof(line), "%s", message);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("job store %s: server says: %s", s->b.where, line);
+}
+
 /* One attempt. Our defaults come first so that the dsn can override them;
  * the keepalives notice a dead network in about 25 s instead of hours. */
 static int connect_once(struct pg_store *s, char *err, size_t size)
@@ -776,6 +788,8 @@ static int connect_once(struct pg_store *s, char *err, size_t size)
 
 	PQfinish(s->conn);
 	s->conn = PQconnectdbParams(keys, vals, 1);
+	if (s->conn)
+		PQsetNoticeProcessor(s->conn, on_notice, s);
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		conn_error(s, err, size);
 		PQfinish(s->conn);
