@@ -21,6 +21,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/store/store.h"
+#include "daemon/store/watch.h"
 #include "harness.h"
 
 static char dsn_buf[512];
@@ -474,6 +475,85 @@ START_TEST(a_lost_connection_loses_no_request)
 }
 END_TEST
 
+struct heard_log {
+	char jobs[16][STORE_ID_LEN + 1];
+	enum job_state states[16];
+	int n;
+	int resyncs;
+};
+
+static void on_event(void *arg, const struct store_event *ev)
+{
+	struct heard_log *h = arg;
+
+	if (h->n < 16) {
+		snprintf(h->jobs[h->n], sizeof(h->jobs[0]), "%s", ev->job);
+		h->states[h->n++] = ev->state;
+	}
+}
+
+/* Drives the watch as the loop would, until want events or resyncs. */
+static void watch_until(struct store_watch *w, struct heard_log *h,
+                        int want_events, int want_resyncs)
+{
+	uint64_t end = harness_now_ms() + 20000;
+	enum store_watch_wait wait = STORE_WATCH_READ;
+	unsigned retry_ms = 0;
+	bool resync;
+
+	while ((h->n < want_events || h->resyncs < want_resyncs) &&
+	       harness_now_ms() < end) {
+		struct pollfd p = {.fd = store_watch_fd(w)};
+
+		if (wait == STORE_WATCH_TIMER || p.fd < 0) {
+			usleep(retry_ms * 1000);
+		} else {
+			p.events = wait == STORE_WATCH_WRITE ? POLLOUT : POLLIN;
+			poll(&p, 1, 100);
+		}
+		wait = store_watch_step(w, on_event, h, &retry_ms, &resync);
+		if (resync)
+			h->resyncs++;
+	}
+	ck_assert_msg(h->n >= want_events && h->resyncs >= want_resyncs,
+	              "heard %d event(s), %d resync(s)", h->n, h->resyncs);
+}
+
+START_TEST(the_watch_hears_and_comes_back)
+{
+	const char *dsn = fresh_db("t_watch");
+	static struct heard_log h;
+	struct store_watch *w = NULL;
+	struct host a;
+	char *why = NULL;
+	PGconn *c;
+
+	memset(&h, 0, sizeof(h));
+	host_open(&a, dsn, "a");
+	c = sql_conn(dsn);
+	ck_assert_msg(store_watch_open(&a.cs, &w, &why) == 0, "%s", why);
+	watch_until(w, &h, 0, 1); /* listening: read the state once */
+	insert(&a, "00000000000000c1", "sleep", false, 1);
+	watch_until(w, &h, 1, 1);
+	ck_assert_str_eq(h.jobs[0], "00000000000000c1");
+	ck_assert_int_eq(h.states[0], JOB_QUEUED);
+
+	/* Its connection dies: it connects again by itself, says that
+	 * something may have been missed, and hears again. */
+	ck_assert_str_eq(sql1(c, "SELECT count(pg_terminate_backend(pid)) "
+	                         "FROM pg_stat_activity WHERE "
+	                         "application_name = 'jobd-watch'"),
+	                 "1");
+	watch_until(w, &h, 1, 2);
+	insert(&a, "00000000000000c2", "sleep", false, 1);
+	watch_until(w, &h, 2, 2);
+	ck_assert_str_eq(h.jobs[1], "00000000000000c2");
+	store_watch_close(w);
+	PQfinish(c);
+	host_close(&a);
+}
+END_TEST
+
 Suite *pg_suite(void);
 Suite *pg_suite(void)
 {
@@ -488,6 +568,7 @@ Suite *pg_suite(void)
 	tcase_add_test(tc, rescue_follows_the_rules);
 	tcase_add_test(tc, changes_are_announced);
 	tcase_add_test(tc, a_lost_connection_loses_no_request);
+	tcase_add_test(tc, the_watch_hears_and_comes_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1106,9 +1106,7 @@ static const struct store_backend_ops pg_ops = {
         .close = pg_close,
 };
 
-/* "postgresql host=.. port=.. dbname=.. user=..": the dsn without its
- * secrets, for every message. -EINVAL if libpq cannot parse the dsn. */
-static int describe(const char *dsn, char *out, size_t size)
+int store_pg_describe(const char *dsn, char *out, size_t size)
 {
 	static const char *const shown[] = {"host",   "hostaddr", "port",
 	                                    "dbname", "user",     NULL};
@@ -1117,6 +1115,7 @@ static int describe(const char *dsn, char *out, size_t size)
 	size_t len;
 	int i;
 
+	snprintf(out, size, "postgresql");
 	opts = PQconninfoParse(dsn, &errmsg);
 	PQfreemem(errmsg); /* it may quote the dsn: never shown */
 	if (!opts)
@@ -1158,7 +1157,7 @@ int store_pg_open(const struct config_store *cs, struct store_backend **out,
 		pg_close(&s->b);
 		return -ENOMEM;
 	}
-	if (describe(s->dsn, s->b.where, sizeof(s->b.where)) < 0) {
+	if (store_pg_describe(s->dsn, s->b.where, sizeof(s->b.where)) < 0) {
 		pg_close(&s->b);
 		*why = strdup("store.dsn: not a valid connection string (use "
 		              "keyword=value pairs, such as \"host=db "

@@ -180,6 +180,11 @@ struct config_store;
 int store_open(const char *state_dir, const struct config_store *cs,
                struct store **out, char **why);
 
+/* "postgresql host=.. port=.. dbname=.. user=..": a libpq connection
+ * string without its secrets, for messages. -EINVAL (out is then just
+ * "postgresql") if libpq cannot parse it. */
+int store_pg_describe(const char *dsn, char *out, size_t size);
+
 /* Where the jobs are, for people: "DIR/jobs.db", or "postgresql host=..
  * port=.. dbname=.. user=.." without the password. Valid until close. */
 const char *store_where(const struct store *s);
