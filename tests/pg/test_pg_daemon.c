@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PostgreSQL restarted under load: the real jobd keeps its detached jobs in
- * the cluster of tests/pg/pg-cluster.sh while a client submits a stream of
- * them; halfway the server is stopped at once (as by a crash) and started
+ * The real jobd on the postgresql store (tests/pg/pg-cluster.sh).
+ *
+ * PostgreSQL restarted under load: while a client submits a stream of
+ * detached jobs the server is stopped at once (as by a crash) and started
  * again. Every job that was `accepted` must be in the database afterwards
  * and end done: the store waited for the database and ran its requests
  * again instead of losing them.
+ *
+ * Two hosts on one database: a job submitted on A is seen by B (status,
+ * result, jobs), and each host names itself in the store.
  */
 #include <check.h>
 #include <pthread.h>
@@ -138,21 +142,115 @@ START_TEST(restart_under_load_loses_nothing)
 }
 END_TEST
 
+static int start_host(struct jobd_proc *p, const char *dir, const char *name,
+                      const char *db)
+{
+	char path[300];
+	struct harness_opts o = {.config_file = path};
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	        "plugin_dirs: [\"%s\"]\nstate_dir: \"%s/%s\"\n"
+	        "log_level: debug\n"
+	        "store:\n  backend: postgresql\n  host: %s\n"
+	        "  dsn: \"host=%s port=%s user=%s dbname=%s\"\n",
+	        getenv("JOBD_PLUGIN_DIR"), dir, name, name,
+	        getenv("JOBD_TEST_PGHOST"), getenv("JOBD_TEST_PGPORT"),
+	        getenv("JOBD_TEST_PGUSER"), db);
+	fclose(f);
+	return harness_start(p, &o);
+}
+
+static json_t *ask(int fd, const char *type, int64_t id, const char *job)
+{
+	char text[200];
+
+	snprintf(text, sizeof(text),
+	         "{\"type\":\"%s\",\"id\":%lld,\"job\":\"%s\"}", type,
+	         (long long)id, job);
+	ck_assert_int_eq(harness_send_text(fd, text), 0);
+	return harness_recv_answer(fd, 20000);
+}
+
+START_TEST(two_hosts_share_the_jobs)
+{
+	char dir[] = "/tmp/jobd-pg2-XXXXXX", cmd[600], job[32];
+	struct jobd_proc a, b;
+	json_t *m;
+	const char *s;
+	int fa, fb;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "'%s/createdb' -h '%s' -p '%s' -U '%s' two",
+	         getenv("JOBD_TEST_PGBIN"), getenv("JOBD_TEST_PGHOST"),
+	         getenv("JOBD_TEST_PGPORT"), getenv("JOBD_TEST_PGUSER"));
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(start_host(&a, dir, "hosta", "two"), 0);
+	ck_assert_int_eq(start_host(&b, dir, "hostb", "two"), 0);
+	fa = harness_connect(&a);
+	fb = harness_connect(&b);
+	ck_assert_int_eq(harness_send_text(fa, "{\"type\":\"call\",\"id\":1,"
+	                                       "\"plugin\":\"sleep\",\"input\":"
+	                                       "{\"ms\":300},\"detach\":true}"),
+	                 0);
+	m = harness_recv_answer(fa, 20000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")),
+	                 "accepted");
+	snprintf(job, sizeof(job), "%s",
+	         json_string_value(json_object_get(m, "job")));
+	json_decref(m);
+
+	/* B knows the job A accepted, while it runs and once it is done. */
+	m = ask(fb, "status", 2, job);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")),
+	                 "status");
+	s = json_string_value(json_object_get(m, "state"));
+	ck_assert_msg(!strcmp(s, "queued") || !strcmp(s, "running"), "%s", s);
+	json_decref(m);
+	free(final_state(fb, job, 3));
+	m = ask(fb, "result", 4, job);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "type")),
+	                 "result");
+	json_decref(m);
+	ck_assert_int_eq(harness_send_text(fb, "{\"type\":\"jobs\",\"id\":5}"),
+	                 0);
+	m = harness_recv_answer(fb, 20000);
+	{
+		char *text = json_dumps(m, JSON_COMPACT);
+
+		ck_assert_msg(text && strstr(text, job), "jobs on B: %s", text);
+		free(text);
+	}
+	json_decref(m);
+	close(fa);
+	close(fb);
+	ck_assert_int_eq(harness_stop(&b, 0, 20000), 0);
+	ck_assert_int_eq(harness_stop(&a, 0, 20000), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
-	Suite *su = suite_create("pg-restart");
+	Suite *su = suite_create("pg-daemon");
 	TCase *tc = tcase_create("restart");
 	SRunner *sr;
 	int failed;
 
 	if (!getenv("JOBD_TEST_PGHOST")) {
 		fprintf(stderr,
-		        "test-pg-restart: run it through "
+		        "test-pg-daemon: run it through "
 		        "tests/pg/pg-cluster.sh run (meson test does)\n");
 		return 77;
 	}
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, restart_under_load_loses_nothing);
+	tcase_add_test(tc, two_hosts_share_the_jobs);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
