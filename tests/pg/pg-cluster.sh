@@ -9,7 +9,8 @@
 #                                     exits with CMD's status
 #   pg-cluster.sh restart DIR         restart the cluster in DIR (a test
 #                                     calls this: $JOBD_TEST_PG_RESTART)
-#   pg-cluster.sh stop DIR | start DIR
+#   pg-cluster.sh stop DIR | start DIR   ($JOBD_TEST_PG_CTL stop
+#                                     $JOBD_TEST_PGHOST, from a test)
 #
 # initdb refuses to run as root, so as root the server runs as "nobody"
 # in a directory that user owns. Exits 77 (skipped) if the PostgreSQL
@@ -83,7 +84,7 @@ run)
 	fi
 	export JOBD_TEST_PGHOST="$dir" JOBD_TEST_PGPORT=5432 \
 		JOBD_TEST_PGUSER=jobd JOBD_TEST_PGBIN="$BIN" \
-		JOBD_TEST_PG_RESTART="$self restart $dir"
+		JOBD_TEST_PG_RESTART="$self restart $dir" JOBD_TEST_PG_CTL="$self"
 	set +e
 	"$@"
 	rc=$?

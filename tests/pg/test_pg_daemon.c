@@ -10,6 +10,10 @@
  *
  * Two hosts on one database: a job submitted on A is seen by B (status,
  * result, jobs), and each host names itself in the store.
+ *
+ * PostgreSQL down when jobd is asked to stop, with a submission waiting
+ * for it: jobd still stops, promptly, instead of waiting for the database
+ * for ever.
  */
 #include <check.h>
 #include <pthread.h>
@@ -235,6 +239,42 @@ START_TEST(two_hosts_share_the_jobs)
 }
 END_TEST
 
+static void pg_ctl(const char *what)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s '%s'", getenv("JOBD_TEST_PG_CTL"),
+	         what, getenv("JOBD_TEST_PGHOST"));
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(stops_while_the_database_is_down)
+{
+	struct jobd_proc p;
+	uint64_t t0;
+	json_t *m;
+	int fd, st;
+
+	ck_assert_int_eq(harness_start(&p, NULL), 0);
+	fd = harness_connect(&p);
+	pg_ctl("stop");
+	ck_assert_int_eq(harness_send_text(fd, "{\"type\":\"call\",\"id\":1,"
+	                                       "\"plugin\":\"sleep\",\"input\":"
+	                                       "{\"ms\":1},\"detach\":true}"),
+	                 0);
+	/* It waits for the database: no answer yet. */
+	m = harness_recv_answer(fd, 1500);
+	ck_assert_ptr_null(m);
+	t0 = harness_now_ms();
+	st = harness_stop(&p, 0, 20000);
+	ck_assert_msg(st >= 0, "jobd had to be killed");
+	ck_assert_msg(harness_now_ms() - t0 < 15000, "stopping took %llu ms",
+	              (unsigned long long)(harness_now_ms() - t0));
+	close(fd);
+	pg_ctl("start");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("pg-daemon");
@@ -251,6 +291,7 @@ int main(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, restart_under_load_loses_nothing);
 	tcase_add_test(tc, two_hosts_share_the_jobs);
+	tcase_add_test(tc, stops_while_the_database_is_down);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -33,6 +33,9 @@ void detached_drain(struct proto *pr)
 
 	if (!d)
 		return;
+	/* A lost database must not hold the drain: jobs whose start or end
+	 * cannot be recorded now stay in it for the next start. */
+	store_stopping(d->store);
 	for (b = 0; b < N_BUCKETS; b++) {
 		for (x = d->buckets[b]; x; x = next) {
 			next = x->hnext;

@@ -863,7 +863,8 @@ static int ensure_connected(struct pg_store *s)
 			          s->b.where);
 			return -EIO;
 		}
-		sleep_ms(delay);
+		/* Stopping: a few quick tries, not the long waits. */
+		sleep_ms(stopping(s) && delay > 500 ? 500 : delay);
 		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
 }
@@ -933,7 +934,7 @@ static int batch_once(struct pg_store *s, struct store_req *list)
 		run_cmd(s, "ROLLBACK", err, sizeof(err));
 		for (r = list; r; r = r->next)
 			if (r->rc >= 0 && r->op != STORE_GET &&
-			    r->op != STORE_LIST && r->op != STORE_RENEW) {
+			    r->op != STORE_LIST) {
 				r->rc = -EIO;
 				snprintf(r->err, sizeof(r->err),
 				         "commit failed");

@@ -350,6 +350,12 @@ void store_cleanup_now(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void store_stopping(struct store *s)
+{
+	if (s)
+		atomic_store(&s->stopping_now, true);
+}
+
 void store_stop(struct store *s)
 {
 	if (!s || !s->started)

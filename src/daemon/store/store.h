@@ -217,6 +217,12 @@ int store_call(struct store *s, struct store_req *r);
 /* Runs the cleanup now and waits for it (tests, and SIGHUP). */
 void store_cleanup_now(struct store *s);
 
+/* The daemon is stopping: from now on a backend that lost its database
+ * gives up after a few quick tries instead of waiting for it (the requests
+ * then fail; accepted jobs stay in the database for the next start). Any
+ * thread; NULL ok. */
+void store_stopping(struct store *s);
+
 /* Finishes every queued request (their completions are pushed as usual),
  * stops the thread, closes the database, releases the lock. NULL ok. */
 void store_close(struct store *s);
