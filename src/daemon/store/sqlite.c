@@ -45,7 +45,7 @@ static const char *const stmt_sql[ST_COUNT_] = {
         [ST_START] = "UPDATE jobs SET state = 'running', started_ms = ?2, "
                      "attempts = attempts + 1 "
                      "WHERE id = ?1 AND state = 'queued'",
-        [ST_STATE] = "SELECT state FROM jobs WHERE id = ?1",
+        [ST_STATE] = "SELECT state, attempts FROM jobs WHERE id = ?1",
         /* The guard: a job's final state is written once. */
         [ST_FINISH] = "UPDATE jobs SET state = ?2, finished_ms = ?3, "
                       "code = ?4, message = ?5, output = ?6, "
@@ -266,17 +266,20 @@ static int run_start(struct sqlite_store *s, struct store_req *r)
 	sqlite3_bind_int64(st, 2, r->rec.started_ms);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_req(s, r);
 	sqlite3_reset(st);
-	if (rc < 0 || sqlite3_changes(s->db) == 1)
+	if (rc < 0)
 		return rc;
-	/* Not queued: fine if it is already running (a detach recorded it
-	 * so), otherwise it ended or vanished and must not run. */
+	/* Running now (by us, or a detach recorded it so): fine, and its
+	 * attempt is the fencing token. Otherwise it ended or vanished and
+	 * must not run. */
 	st = s->st[ST_STATE];
 	sqlite3_bind_text(st, 1, r->rec.id, -1, SQLITE_STATIC);
 	rc = JOBD_E_NOT_FOUND;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		state = (const char *)sqlite3_column_text(st, 0);
-		if (state && !strcmp(state, "running"))
+		if (state && !strcmp(state, "running")) {
+			r->rec.attempts = (unsigned)sqlite3_column_int(st, 1);
 			rc = 0;
+		}
 	}
 	sqlite3_reset(st);
 	return rc;

@@ -79,7 +79,8 @@ enum store_op {
 	STORE_INSERT = 1,
 	/* rec.id, rec.started_ms: a worker is about to run it. Sets running
 	 * and counts an attempt if it was queued. rc 0 when the job is
-	 * (now) running, JOBD_E_NOT_FOUND when it is missing or final. */
+	 * (now) running, with its attempt (the fencing token) in
+	 * rec.attempts; JOBD_E_NOT_FOUND when it is missing or final. */
 	STORE_START,
 	/* rec: the final state with code/message/output/provenance. Only a
 	 * queued or running job changes (SQL guard): rc 1 if this request
