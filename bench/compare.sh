@@ -13,11 +13,15 @@
 # pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
 # figure is the median over rounds, 5), WORKERS (echo workers, nproc - 1),
 # IDLE (idle connections, 10000), JOBD_BIN (another jobd binary to run,
-# e.g. an older build), KEEP=1 keeps the temp dir.
+# e.g. an older build), JOBD_BIN_B (a second jobd, on JOBD_PORT_B, measured
+# in the same rounds as the first for an A/B table: closed and open loop),
+# KEEP=1 keeps the temp dir.
 set -uo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
 JOBD_PORT=${JOBD_PORT:-27878}
+JOBD_PORT_B=${JOBD_PORT_B:-27879}
+JOBD_BIN_B=${JOBD_BIN_B:-}
 REDIS_PORT=${REDIS_PORT:-26379}
 GEARMAN_PORT=${GEARMAN_PORT:-24730}
 DURATION=${DURATION:-3}
@@ -82,6 +86,14 @@ mkdir -p "$TMP/state"
 JOBD_PID=$!
 PIDS+=("$JOBD_PID")
 wait_port "$JOBD_PORT"
+if [ -n "$JOBD_BIN_B" ]; then
+	mkdir -p "$TMP/state-b"
+	sed -e "s/:$JOBD_PORT\"/:$JOBD_PORT_B\"/" -e "s|/state'|/state-b'|" \
+		"$TMP/jobd.yaml" >"$TMP/jobd-b.yaml"
+	"$JOBD_BIN_B" -c "$TMP/jobd-b.yaml" 2>"$TMP/jobd-b.log" &
+	PIDS+=("$!")
+	wait_port "$JOBD_PORT_B"
+fi
 
 if [ $have_redis = 1 ]; then
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
@@ -104,6 +116,7 @@ fi
 
 echo "machine: $NPROC CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r)"
 echo "jobd: echo with $WORKERS worker(s); $REPS rounds of ${DURATION}s, medians"
+[ -n "$JOBD_BIN_B" ] && echo "A: $JOBD_BIN; B: $JOBD_BIN_B (same rounds, A first)"
 echo
 
 # --- closed loop: 50 connections, 64-byte payload, D=1 and D=16 -----------------
@@ -135,6 +148,7 @@ for r in $(seq "$REPS"); do
 	echo "round $r/$REPS ..." >&2
 	for d in 1 16; do
 		jb "jobd_d$d" -p "$JOBD_PORT" -c 50 -d $d -s 64
+		[ -n "$JOBD_BIN_B" ] && jb "jobdB_d$d" -p "$JOBD_PORT_B" -c 50 -d $d -s 64
 		if [ $have_redis = 1 ]; then
 			# ~DURATION seconds' worth at the last rate seen
 			last=$(median ${R[redis_p$d]:-$((d * 80000))})
@@ -165,6 +179,8 @@ row() { # label, a, b, target
 printf '%-44s %12s %10s\n' "closed loop, 50 conns, 64 B" "req/s" "p99 us"
 for d in 1 16; do
 	printf '%-44s %12.0f %10.0f\n' "jobd echo, D=$d" "$(m jobd_d$d)" "$(mp jobd_d$d)"
+	[ -n "$JOBD_BIN_B" ] && printf '%-44s %12.0f %10.0f\n' \
+		"jobd B echo, D=$d" "$(m jobdB_d$d)" "$(mp jobdB_d$d)"
 	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
 		"redis PING, redis-benchmark -P $d" "$(m redis_p$d)" "$(mp redis_p$d)"
 	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
@@ -181,6 +197,10 @@ if [ $have_redis = 1 ]; then
 	row "D=16 jobd / redis-benchmark -P 16" jobd_d16 redis_p16 ">= 0.35"
 	row "D=16 jobd / redis (same client)" jobd_d16 redisresp_d16 "-"
 fi
+if [ -n "$JOBD_BIN_B" ]; then
+	row "D=1  jobd B / jobd A" jobdB_d1 jobd_d1 "-"
+	row "D=16 jobd B / jobd A" jobdB_d16 jobd_d16 "-"
+fi
 if [ $have_gearman = 1 ]; then
 	row "D=1  jobd / gearmand" jobd_d1 gearman_d1 ">= 3"
 	row "D=16 jobd / gearmand" jobd_d16 gearman_d16 "-"
@@ -191,10 +211,14 @@ echo
 
 peak=$(awk -v a="$(m jobd_d1)" -v b="$(m jobd_d16)" 'BEGIN {print (a > b ? a : b)}')
 half=$(awk -v p="$peak" 'BEGIN {printf "%d", p / 2}')
-ol_j=() ol_r=()
+ol_j=() ol_r=() ol_b=()
 for r in $(seq "$REPS"); do
 	out=$("$BENCH" -p "$JOBD_PORT" -c 50 -s 64 -r "$half" -t "$DURATION" -w 1 | tail -1) || true
 	ol_j+=("$(val "$out" p99_us)")
+	if [ -n "$JOBD_BIN_B" ]; then
+		out=$("$BENCH" -p "$JOBD_PORT_B" -c 50 -s 64 -r "$half" -t "$DURATION" -w 1 | tail -1) || true
+		ol_b+=("$(val "$out" p99_us)")
+	fi
 	if [ $have_redis = 1 ]; then
 		out=$("$BENCH" --proto resp -s 0 -p "$REDIS_PORT" -c 50 -r "$half" -t "$DURATION" -w 1 | tail -1) || true
 		ol_r+=("$(val "$out" p99_us)")
@@ -202,6 +226,7 @@ for r in $(seq "$REPS"); do
 done
 echo "open loop at half of jobd's peak ($half req/s offered, 50 conns; latency from the scheduled send)"
 printf '%-44s %9.0f\n' "jobd p99 us" "$(median "${ol_j[@]}")"
+[ -n "$JOBD_BIN_B" ] && printf '%-44s %9.0f\n' "jobd B p99 us" "$(median "${ol_b[@]}")"
 if [ $have_redis = 1 ]; then
 	printf '%-44s %9.0f\n' "redis PING p99 us" "$(median "${ol_r[@]}")"
 	printf '%-44s %9s %8s\n' "jobd p99 / redis p99" "$(ratio "$(median "${ol_j[@]}")" "$(median "${ol_r[@]}")")" "<= 2"

@@ -9,7 +9,7 @@
  * `used` never exceeds what was given, an error consumes no body byte and
  * leaves no body buffered, a taken body has the announced length and a NUL
  * after it, and a body that is JSON survives frame_encode and a decode.
- * A third pass reads as the daemon does (src/daemon/conn.c): whole frames
+ * A third pass reads as the daemon does (src/daemon/net/conn.c): whole frames
  * in the buffered bytes through frame_whole_at, the rest through the
  * decoder; it must see the same frames and end the same way.
  */

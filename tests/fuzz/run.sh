@@ -32,7 +32,12 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	case "$1" in
 	frame) echo "$top/src/wire/frame.c" ;;
 	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
-	config) echo "$top/src/daemon/config.c $top/src/wire/frame.c" ;;
+	config)
+		echo "$top/src/daemon/config/config.c" \
+			"$top/src/daemon/config/reader.c" \
+			"$top/src/daemon/config/units.c" \
+			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c"
+		;;
 	*)
 		echo "run.sh: unknown harness $1 (frame, message, config)" >&2
 		exit 2
@@ -57,7 +62,7 @@ for h in $harnesses; do
 		stale=yes
 	else
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
-			"$top/src/wire/message.h" "$top/src/daemon/config.h"; do
+			"$top/src/wire/message.h" "$top/src/daemon/config/"*.h; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done
 	fi

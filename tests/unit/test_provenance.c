@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/daemon/provenance.c: the provenance text that goes
+ * Unit tests for src/daemon/exec/provenance.c: the provenance text that goes
  * into every answer is written digit by digit (the hot path); it must say
  * exactly what the jansson-built object says.
  */

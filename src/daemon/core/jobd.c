@@ -181,8 +181,7 @@ void jobd_fini(struct jobd *jd)
 	notifier_stop(jd->notifier, NOTIFY_STOP_MS);
 	jd->notifier = NULL;
 	listeners_close(&jd->net);
-	if (jd->base)
-		proto_abandon_sessions(&jd->proto);
+	proto_abandon_sessions(&jd->proto);
 	if (wait_for_pools(jd)) {
 		detached_flush(&jd->proto); /* commit what the store holds */
 		return; /* joining would hang: the process ends anyway */

@@ -73,25 +73,47 @@ struct detached {
 	struct event *backlog_ev;
 };
 
+/* The registry (detached_registry.c): live jobs by id, loop thread. */
+
+/* Any live job with id, finishing or not; NULL if none. */
+struct djob *djob_find(struct detached *d, const char *id);
+/* A live job with id that is not yet finishing; NULL if none. */
+struct djob *djob_live(struct detached *d, const char *id);
+/* A new entry (no job yet); NULL without memory. */
 struct djob *djob_add(struct detached *d, const char *id, const char *plugin,
                       int64_t created_ms);
-void djob_ask_store(struct proto *pr, struct session *s, const struct msg *m,
-                    const char *id, enum purpose why);
-json_t *djob_error_for(int64_t id, const void *arg);
-json_t *djob_final_for(int64_t id, const void *arg);
-struct djob *djob_find(struct detached *d, const char *id);
-void djob_finish(struct proto *pr, struct djob *x, struct store_rec *fin);
-void djob_finish_error(struct proto *pr, struct djob *x, enum job_state state,
-                       enum jobd_error code, const char *message);
-struct djob *djob_live(struct detached *d, const char *id);
+/* Forgets x; its attached sessions stop waiting. Frees x. */
 void djob_remove(struct proto *pr, struct djob *x);
-void djob_store_submit(struct proto *pr, struct store_req *r);
+/* a (malloc'd, ownership passes) attaches (slot, gen, req_id) to x. */
 void djob_attacher_add(struct djob *x, struct attacher *a, uint32_t slot,
                        uint32_t gen, int64_t req_id);
-json_t *djob_final_msg(bool has_id, int64_t id, const struct store_rec *r);
-void djob_live_rec(const struct djob *x, struct store_rec *r);
+/* Queues r for the store (r is freed when the store is closing). */
+void djob_store_submit(struct proto *pr, struct store_req *r);
+/* Asks the store for job id on behalf of s's request m; the answer comes
+ * back as a CQ_STORE item with purpose why. */
+void djob_ask_store(struct proto *pr, struct session *s, const struct msg *m,
+                    const char *id, enum purpose why);
+/* Hands x's final state to the store (takes over fin's contents); the
+ * attached sessions are answered when it is committed. */
+void djob_finish(struct proto *pr, struct djob *x, struct store_rec *fin);
+/* djob_finish with an error code and message. */
+void djob_finish_error(struct proto *pr, struct djob *x, enum job_state state,
+                       enum jobd_error code, const char *message);
+/* Builders for djob_tell_attached: the final answer (arg: the record) and
+ * an error (arg: struct err_arg). */
+json_t *djob_final_for(int64_t id, const void *arg);
+json_t *djob_error_for(int64_t id, const void *arg);
+
+/* The view (detached_view.c): records as messages, pure. */
+
+/* A `status` message for r (x: the live job, for progress, or NULL). */
 json_t *djob_status_msg(bool has_id, int64_t id, const struct store_rec *r,
                         const struct djob *x);
+/* The final answer for a finished job: result, or error with its code. */
+json_t *djob_final_msg(bool has_id, int64_t id, const struct store_rec *r);
+/* A live job's record, from memory (strings borrowed: never fini'd). */
+void djob_live_rec(const struct djob *x, struct store_rec *r);
+
 /* Takes a queued job out of its queue (or the backlog); true if it was
  * still waiting, and then the caller owns it. */
 bool djob_take_waiting(struct proto *pr, struct job *j);

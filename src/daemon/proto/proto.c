@@ -89,6 +89,8 @@ static void abandon(struct session *s, void *arg)
 
 void proto_abandon_sessions(struct proto *p)
 {
+	if (!p->net)
+		return; /* start-up failed before proto_init */
 	session_foreach(&p->net->sessions, abandon, p);
 	detached_drain(p);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The protocol layer's context: what each message means and what happens
- * to each finished job. It registers itself with the layers below (the
- * connection layer's ops table, the completion queue's handlers) and
- * answers through sessions, so it never names a kind of connection. The
- * layer above (core) registers hooks in turn. Loop thread.
+ * to each finished job. It registers its handlers on the completion queue
+ * and answers through sessions, so it never names a kind of connection;
+ * messages arrive through the net_ops that core registers and forwards
+ * here. Core hears back through proto_hooks. Loop thread.
  */
 #ifndef JOBD_DAEMON_PROTO_PROTO_H
 #define JOBD_DAEMON_PROTO_PROTO_H
@@ -42,8 +42,9 @@ struct proto {
 	void *hooks_arg;
 };
 
-/* Registers with net (ops) and done (completion handlers). Everything is
- * borrowed for p's life. */
+/* Registers proto's completion handlers on done (CQ_JOB_DONE,
+ * CQ_PROGRESS; detached_init adds CQ_STORE). Messages reach proto through
+ * the net_ops core registers. Everything is borrowed for p's life. */
 void proto_init(struct proto *p, struct event_base *base, struct net *net,
                 struct registry *plugins, struct cq *done,
                 const struct config *cfg, const struct proto_hooks *hooks,
