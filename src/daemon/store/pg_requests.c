@@ -19,9 +19,7 @@
 /* Rows one RESCUE handles; the next call takes the rest. */
 #define RESCUE_MAX "1000"
 
-/* --- the requests ----------------------------------------------------------
- */
-
+/* A statement of request r: its failure is described in r->err. */
 #define SQL(s, r, sql, p, rc) pg_sql(s, sql, p, r->err, sizeof(r->err), rc)
 
 static int pg_insert(struct pg_store *s, struct store_req *r)
