@@ -404,12 +404,19 @@ START_TEST(strict_modes_off_warns_and_loads)
 	                        "anyway: plugin_dirs: "));
 	ck_assert_ptr_null(strstr(log, "error: plugin "));
 	free(log);
-	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
 
 	/* --check-config warns the same way, and passes. */
 	ck_assert_int_eq(check_config(&t, out, sizeof(out)), 0);
 	has_refusals(&t, out, other_owner);
 	ck_assert(text_has(out, ": ok"));
+
+	/* Modes are let go, not the kind of file: a FIFO named like a
+	 * plugin is refused (and does not hang the reload). */
+	ck_assert_int_eq(mkfifo(at(&t, "plugins/fifo.so"), 0600), 0);
+	reload(&p);
+	serves(&p, "echo", "[2]");
+	ck_assert(log_has(&p, "fifo.so is not a regular file"));
+	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
 	tree_fini(&t);
 }
 END_TEST

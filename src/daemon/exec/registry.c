@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -94,6 +95,29 @@ int registry_add(struct registry *reg, struct plugin *p)
 
 /* --- the trust step ------------------------------------------------------ */
 
+/* plugin_strict_modes: false: opens path although it failed the check.
+ * Owner and mode are let go, not the kind of file (-EPERM): a FIFO named
+ * like a plugin must not hang the loop. */
+static int open_anyway(const char *path, bool want_dir, int *fd)
+{
+	struct stat st;
+	int rc = 0;
+
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	                         (want_dir ? O_DIRECTORY : 0));
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0 || fcntl(*fd, F_SETFL, 0) < 0)
+		rc = -errno;
+	else if (!want_dir && !S_ISREG(st.st_mode))
+		rc = -EPERM;
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
 /*
  * trusted_open with plugin_strict_modes applied. what prefixes the log
  * lines: "plugin " or "plugin_dirs: " (the trust check's own message starts
@@ -103,28 +127,23 @@ int registry_add(struct registry *reg, struct plugin *p)
 static int open_checked(const char *path, unsigned flags, bool strict,
                         const char *what, int *fd)
 {
+	bool want_dir = flags & TRUSTED_DIRECTORY;
 	char *error = NULL;
 	int rc;
 
 	rc = trusted_open(path, flags, fd, &error);
-	if (rc == -EPERM && !strict) {
+	if (rc == -EPERM && !strict)
+		rc = open_anyway(path, want_dir, fd);
+	if (rc == 0 && error)
 		log_warning("plugin_strict_modes: false, so used anyway: %s%s",
-		            what, error ? error : path);
-		*fd = open(
-		        path,
-		        O_RDONLY | O_CLOEXEC |
-		                (flags & TRUSTED_DIRECTORY ? O_DIRECTORY : 0));
-		rc = *fd < 0 ? -errno : 0;
-		if (rc < 0)
-			log_error("%s%s: %s", what, path, strerror(-rc));
-	} else if (rc == -EPERM) {
+		            what, error);
+	else if (rc == -EPERM)
 		log_error("%s%s", what, error ? error : path);
-	} else if (rc < 0 && (flags & TRUSTED_DIRECTORY)) {
+	else if (rc < 0 && want_dir)
 		/* A missing directory is not worth more than a warning. */
 		log_warning("%s%s: %s", what, path, strerror(-rc));
-	} else if (rc < 0) {
+	else if (rc < 0)
 		log_error("%s%s: cannot load: %s", what, path, strerror(-rc));
-	}
 	free(error);
 	return rc;
 }

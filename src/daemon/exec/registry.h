@@ -72,7 +72,8 @@ struct plugin *registry_load(struct registry *reg, const struct config *cfg,
 /* jobd --check-config: what a start would check, without loading a
  * plugin: every plugin directory and plugin file of cfg through the
  * trust step, each problem logged as a start would log it. Returns how
- * many were refused (0 with plugin_strict_modes false). */
+ * many were refused (with plugin_strict_modes false, only what is not a
+ * regular file or directory at all). */
 unsigned registry_check(const struct config *cfg);
 
 /* Start-up: loads every plugin in cfg's plugin_dirs. */
