@@ -11,9 +11,11 @@
  * (root's, sticky): a trusted place to start from.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +167,35 @@ static int log_count(const struct jobd_proc *p, const char *needle)
 	}
 	free(log);
 	return n;
+}
+
+/* Open descriptors of pid. */
+static int fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* jobd holds no more descriptors than want, within 5 s (a connection the
+ * test closed may take a loop turn to go). */
+static void fds_back_to(pid_t pid, int want)
+{
+	uint64_t end = harness_now_ms() + 5000;
+	int n;
+
+	while ((n = fd_count(pid)) > want && harness_now_ms() < end)
+		usleep(20000);
+	ck_assert_msg(n <= want, "jobd holds %d descriptors, had %d", n, want);
 }
 
 /* One call on a fresh connection: "result" with output (a new reference
@@ -485,7 +516,8 @@ START_TEST(swap_during_reloads)
 	struct jobd_proc p;
 	struct tree t;
 	char dirs[200];
-	int i, status, build1 = 0, absent = 0;
+	int i, status, build1 = 0, absent = 0, fds;
+	struct stat st;
 	pid_t swapper;
 
 	tree_init(&t);
@@ -496,6 +528,8 @@ START_TEST(swap_during_reloads)
 	snprintf(dirs, sizeof(dirs), "\"%s\"", t.plugins);
 	write_config(&t, dirs, "log_level: debug\n");
 	start_with(&p, &t);
+	serves(&p, "svcver", "{\"ms\":0}");
+	fds = fd_count(p.pid);
 
 	swapper = fork();
 	ck_assert_int_ge(swapper, 0);
@@ -533,6 +567,18 @@ START_TEST(swap_during_reloads)
 	kill(swapper, SIGKILL);
 	ck_assert_int_eq(waitpid(swapper, &status, 0), swapper);
 	ck_assert_msg(!WIFEXITED(status), "the swapper failed");
+	/* Back to the trusted build: svcver serves, and all the refusals
+	 * and loads left no descriptor behind. */
+	ck_assert_int_eq(stat(at(&t, "plugins/svcver.so"), &st), 0);
+	if (st.st_mode & 002)
+		ck_assert_int_eq(
+		        renameat2(AT_FDCWD, at(&t, "plugins/svcver.so"),
+		                  AT_FDCWD, at(&t, "plugins/svcver.other"),
+		                  RENAME_EXCHANGE),
+		        0);
+	reload(&p);
+	serves(&p, "svcver", "{\"ms\":0}");
+	fds_back_to(p.pid, fds);
 	fprintf(stderr,
 	        "swap_during_reloads: build 1 served %d times, "
 	        "refused %d times\n",
