@@ -198,10 +198,10 @@ static void fds_back_to(pid_t pid, int want)
 	ck_assert_msg(n <= want, "jobd holds %d descriptors, had %d", n, want);
 }
 
-/* One call on a fresh connection: "result" with output (a new reference
- * in *output, if asked) or the error code. */
+/* One call on a fresh connection: "result" (the answer, a new reference,
+ * in *answer if asked) or the error code. */
 static const char *call_once(const struct jobd_proc *p, const char *plugin,
-                             const char *input, json_t **output)
+                             const char *input, json_t **answer)
 {
 	static char code[64];
 	json_t *m;
@@ -212,14 +212,25 @@ static const char *call_once(const struct jobd_proc *p, const char *plugin,
 	ck_assert_ptr_nonnull(m);
 	if (!strcmp(json_string_value(json_object_get(m, "type")), "result")) {
 		snprintf(code, sizeof(code), "result");
-		if (output)
-			*output = json_incref(json_object_get(m, "output"));
+		if (answer)
+			*answer = json_incref(m);
 	} else {
 		snprintf(code, sizeof(code), "%s", harness_error_code(m));
 	}
 	json_decref(m);
 	close(fd);
 	return code;
+}
+
+/* The SHA-256 of the plugin file a result names in its provenance. */
+static const char *answer_sha256(const json_t *m)
+{
+	const char *s = json_string_value(json_object_get(
+	        json_object_get(m, "provenance"), "plugin_sha256"));
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(strlen(s), 64);
+	return s;
 }
 
 static void serves(const struct jobd_proc *p, const char *plugin,
@@ -516,6 +527,7 @@ START_TEST(swap_during_reloads)
 	struct jobd_proc p;
 	struct tree t;
 	char dirs[200];
+	json_t *first = NULL;
 	int i, status, build1 = 0, absent = 0, fds;
 	struct stat st;
 	pid_t swapper;
@@ -528,7 +540,8 @@ START_TEST(swap_during_reloads)
 	snprintf(dirs, sizeof(dirs), "\"%s\"", t.plugins);
 	write_config(&t, dirs, "log_level: debug\n");
 	start_with(&p, &t);
-	serves(&p, "svcver", "{\"ms\":0}");
+	ck_assert_str_eq(call_once(&p, "svcver", "{\"ms\":0}", &first),
+	                 "result");
 	fds = fd_count(p.pid);
 
 	swapper = fork();
@@ -547,21 +560,26 @@ START_TEST(swap_during_reloads)
 		_exit(0);
 	}
 	for (i = 0; i < 40; i++) {
-		json_t *out = NULL;
+		json_t *m = NULL;
 		const char *r;
 
 		reload(&p);
-		r = call_once(&p, "svcver", "{\"ms\":0}", &out);
+		r = call_once(&p, "svcver", "{\"ms\":0}", &m);
 		if (!strcmp(r, "result")) {
-			ck_assert_int_eq(json_integer_value(
-			                         json_object_get(out, "build")),
-			                 1);
+			ck_assert_int_eq(
+			        json_integer_value(json_object_get(
+			                json_object_get(m, "output"), "build")),
+			        1);
+			/* Provenance names the file that was loaded: hashed
+			 * from the same descriptor. */
+			ck_assert_str_eq(answer_sha256(m),
+			                 answer_sha256(first));
 			build1++;
 		} else {
 			ck_assert_str_eq(r, "unknown_plugin");
 			absent++;
 		}
-		json_decref(out);
+		json_decref(m);
 		serves(&p, "echo", "[1]");
 	}
 	kill(swapper, SIGKILL);
@@ -579,6 +597,7 @@ START_TEST(swap_during_reloads)
 	reload(&p);
 	serves(&p, "svcver", "{\"ms\":0}");
 	fds_back_to(p.pid, fds);
+	json_decref(first);
 	fprintf(stderr,
 	        "swap_during_reloads: build 1 served %d times, "
 	        "refused %d times\n",

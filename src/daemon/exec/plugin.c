@@ -235,7 +235,7 @@ static int file_open(struct plugin_files *files, int fd,
 	f->size = st.st_size;
 	snprintf(f->dl_name, sizeof(f->dl_name), "/proc/self/fd/%d", fd);
 	/* For provenance: the exact build that makes every result. */
-	if (sha256_file_hex(f->dl_name, f->sha256) < 0)
+	if (sha256_fd_hex(fd, f->sha256) < 0)
 		f->sha256[0] = '\0';
 	f->next = files->head;
 	files->head = f;
