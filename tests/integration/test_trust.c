@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,15 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+/* Who the files the test makes belong to, as messages name them. */
+static const char *me(void)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+
+	ck_assert_ptr_nonnull(pw);
+	return pw->pw_name;
+}
 
 /* The user a file is given to that is neither root nor us. */
 #define OTHER_UID 65534 /* nobody */
@@ -326,16 +336,16 @@ static void has_refusals(const struct tree *t, const char *text,
 
 	f = at(t, "plugins/template.so");
 	snprintf(want, sizeof(want),
-	         "plugin %s: refused: file %s (owner root, mode 0666) is "
+	         "plugin %s: refused: file %s (owner %s, mode 0666) is "
 	         "writable by others; run: chmod go-w %s",
-	         f, f, f);
+	         f, f, me(), f);
 	ck_assert(text_has(text, want));
 
 	f = at(t, "open");
 	snprintf(want, sizeof(want),
-	         "plugin_dirs: %s: refused: directory %s (owner root, mode "
+	         "plugin_dirs: %s: refused: directory %s (owner %s, mode "
 	         "0777) is writable by others; run: chmod go-w %s",
-	         f, f, f);
+	         f, f, me(), f);
 	ck_assert(text_has(text, want));
 
 	if (other_owner) {
@@ -349,9 +359,9 @@ static void has_refusals(const struct tree *t, const char *text,
 
 	/* The link's target is what counts, and the message says so. */
 	snprintf(want, sizeof(want),
-	         "plugin %s: refused: file %s (owner root, mode 0666) is "
+	         "plugin %s: refused: file %s (owner %s, mode 0666) is "
 	         "writable by others; run: chmod go-w %s",
-	         at(t, "plugins/beam.so"), at(t, "elsewhere/beam.so"),
+	         at(t, "plugins/beam.so"), at(t, "elsewhere/beam.so"), me(),
 	         at(t, "elsewhere/beam.so"));
 	ck_assert(text_has(text, want));
 }
@@ -475,9 +485,9 @@ START_TEST(config_file_bad_mode)
 	write_config(&t, dirs, NULL);
 	ck_assert_int_eq(chmod(t.config, 0666), 0);
 	snprintf(want, sizeof(want),
-	         "jobd: %s: refused: file %s (owner root, mode 0666) is "
+	         "jobd: %s: refused: file %s (owner %s, mode 0666) is "
 	         "writable by others; run: chmod go-w %s",
-	         t.config, t.config, t.config);
+	         t.config, t.config, me(), t.config);
 
 	/* A start refuses it, before anything else. */
 	snprintf(args, sizeof(args), "--config '%s'", t.config);
@@ -491,9 +501,9 @@ START_TEST(config_file_bad_mode)
 	ck_assert_int_eq(chmod(t.root, 0775), 0);
 	ck_assert_int_eq(check_config(&t, out, sizeof(out)), 1);
 	snprintf(want, sizeof(want),
-	         "refused: directory %s (owner root, mode 0775) is writable "
+	         "refused: directory %s (owner %s, mode 0775) is writable "
 	         "by its group; run: chmod go-w %s",
-	         t.root, t.root);
+	         t.root, me(), t.root);
 	ck_assert(text_has(out, want));
 	ck_assert_int_eq(chmod(t.root, 0700), 0);
 
@@ -504,10 +514,10 @@ START_TEST(config_file_bad_mode)
 	ck_assert_int_eq(chmod(t.config, 0606), 0);
 	reload(&p);
 	snprintf(want, sizeof(want),
-	         "reload: %s: refused: file %s (owner root, mode 0606) is "
+	         "reload: %s: refused: file %s (owner %s, mode 0606) is "
 	         "writable by others; run: chmod go-w %s; keeping the running "
 	         "config",
-	         t.config, t.config, t.config);
+	         t.config, t.config, me(), t.config);
 	ck_assert(log_has(&p, want));
 	serves(&p, "echo", "[2]");
 	ck_assert_int_eq(harness_stop(&p, 0, 10000), 0);
