@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A small protocol version 2 server for tests of the client side of
- * binary arrays (docs/protocol.md §12), while jobd itself speaks version
- * 1. It decodes with jobd's own wire library, checks each call's arrays,
- * and answers on one connection at a time:
+ * binary arrays (docs/protocol.md §12) in what jobd itself never does: a
+ * stored result with arrays (detached jobs carry none yet), broken arrays,
+ * a version 1 hello. It decodes with jobd's own wire library, checks each
+ * call's arrays, and answers on one connection at a time:
  *
  *   FAKE_V2_ECHO        hello version 2 (max_array_bytes 16 MiB); a call
  *                       is answered with its input and its arrays; a
@@ -12,9 +13,9 @@
  *                       anything else with pong.
  *   FAKE_V2_BAD_ARRAYS  hello version 2; a call is answered with an
  *                       arrays list that does not match its data.
- *   FAKE_V2_AS_V1       hello version 1, as today's jobd answers; an
- *                       array frame is refused too_large and the
- *                       connection closed, as today's jobd does.
+ *   FAKE_V2_AS_V1       hello version 1, as a jobd older than arrays
+ *                       answers; an array frame is refused too_large
+ *                       and the connection closed, as such a jobd does.
  */
 #ifndef JOBD_TESTS_FAKE_V2_H
 #define JOBD_TESTS_FAKE_V2_H

@@ -3,10 +3,11 @@
 files out.
 
 The server is fake-jobd-v2 (tests/integration/fake_v2.h), a protocol
-version 2 server built on jobd's wire library, since jobd itself speaks
-version 1 until its side of arrays is written: it echoes a call's input
-and arrays, and answers `result`/`attach` with one array. NumPy writes the
-inputs and numpy.load reads what jobctl wrote.
+version 2 server built on jobd's wire library: it echoes a call's input
+and arrays, and answers `result`/`attach` with one array, which jobd
+cannot do yet (detached jobs do not carry arrays), and plays a server of
+version 1. NumPy writes the inputs and numpy.load reads what jobctl wrote.
+test_jobd_arrays.py does the same against the real jobd.
 
 usage: test_jobctl_arrays.py JOBCTL FAKE_JOBD_V2
 """
@@ -172,7 +173,7 @@ def main():
                 check(r.returncode == 2 and needle in r.stderr,
                       "%s: rc %d: %r" % (argv, r.returncode, r.stderr))
 
-            # A server that speaks version 1 (today's jobd): arrays are
+            # A server that speaks version 1 (a jobd older than arrays): arrays are
             # refused locally, everything else works.
             r = jobctl(v1.server, "call", "echo", "{}", "--array",
                        "a=@%s/a.npy" % tmp)
