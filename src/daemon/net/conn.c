@@ -545,6 +545,7 @@ int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)
 	c->net = n;
 	c->s.ops = &conn_session_ops;
 	c->s.version = PROTOCOL_VERSION;
+	c->s.arrays_ok = true;
 	frame_decoder_init(&c->dec, n->limits->max_frame_size);
 	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)

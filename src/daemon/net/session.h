@@ -43,7 +43,9 @@ struct session_ops {
 	/* Queues one frame given as pieces (an array frame: its head, then
 	 * each array's bytes and padding), by reference: the bytes must
 	 * stay unchanged until done(arg) runs, once, when the last piece
-	 * has been written or dropped. */
+	 * has been written or dropped. Optional: a transport that leaves it
+	 * NULL must not let a hello agree on version 2 (see
+	 * session.arrays_ok). */
 	void (*send_pieces)(struct session *s, const struct iovec *iov, int n,
 	                    void (*done)(void *arg), void *arg);
 };
@@ -56,6 +58,9 @@ struct session {
 	 * out; set with the version by the hello's handler, read by the
 	 * transport before the next frame. */
 	uint64_t max_array_bytes;
+	/* The transport carries array frames (it set ops->send_pieces and
+	 * reads array frames): only then may hello agree on version 2. */
+	bool arrays_ok;
 	/* While the message of an array frame is being handled: its data
 	 * block (util/shm.h, in_data_len bytes), owned by the transport. A
 	 * handler that keeps it sets in_data to NULL and frees it later
@@ -111,11 +116,17 @@ static inline void session_send_frame(struct session *s, char *frame,
 {
 	s->ops->send_frame(s, frame, len);
 }
+/* A transport without send_pieces (one that cannot carry array frames)
+ * never agrees on version 2, so this is not reached for it; if it were,
+ * the pieces are released and nothing is sent. */
 static inline void session_send_pieces(struct session *s,
                                        const struct iovec *iov, int n,
                                        void (*done)(void *arg), void *arg)
 {
-	s->ops->send_pieces(s, iov, n, done, arg);
+	if (s->ops->send_pieces)
+		s->ops->send_pieces(s, iov, n, done, arg);
+	else
+		done(arg);
 }
 void session_send_msg(struct session *s, json_t *msg);
 void session_send_error(struct session *s, bool has_id, int64_t id,

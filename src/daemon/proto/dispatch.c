@@ -34,16 +34,19 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		        s, m->has_id, m->id, JOBD_E_UNSUPPORTED_VERSION,
 		        "protocol version %lld is not supported; this "
 		        "server speaks 1 to %d",
-		        (long long)m->version, PROTOCOL_VERSION);
+		        (long long)m->version,
+		        s->arrays_ok ? PROTOCOL_VERSION_ARRAYS
+		                     : PROTOCOL_VERSION);
 		return;
 	}
 	/* Version 2 (arrays) only once asked for: a client that says
 	 * nothing or 1 sees no change. The answer is final: a later hello
 	 * cannot take arrays back from a decoder that accepts them. */
 	if (s->version < PROTOCOL_VERSION_ARRAYS) {
-		s->version = m->version < PROTOCOL_VERSION_ARRAYS
-		                     ? (int)m->version
-		                     : PROTOCOL_VERSION_ARRAYS;
+		int top = s->arrays_ok ? PROTOCOL_VERSION_ARRAYS
+		                       : PROTOCOL_VERSION;
+
+		s->version = m->version < top ? (int)m->version : top;
 		s->max_array_bytes = pr->cfg->limits.max_array_bytes;
 	}
 	reply = msg_hello_server("jobd " JOBD_VERSION,
