@@ -49,6 +49,16 @@ struct config_limits {
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
+/* The HTTP front end (docs/http.md); n_listen 0: none. */
+struct config_http {
+	char **listen; /* same forms as the top-level listen: */
+	size_t n_listen;
+	uint32_t max_header_size;   /* request line and headers, 16 KiB */
+	uint64_t header_timeout_ms; /* default 10 s */
+	uint64_t body_timeout_ms;   /* default 30 s */
+	char *web_dir; /* the page's files; NULL: the installed ones */
+};
+
 struct config {
 	char *path;    /* file it came from, for messages */
 	char **listen; /* "host:port" / "[v6]:port", n_listen entries */
@@ -58,6 +68,7 @@ struct config {
 	char *state_dir; /* default /var/lib/jobd */
 	int log_level;   /* syslog number 3..7, default 6 (info) */
 	struct config_limits limits;
+	struct config_http http;
 	struct config_plugin *plugins; /* sections present in the file */
 	size_t n_plugins;
 };
