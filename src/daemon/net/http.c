@@ -59,6 +59,7 @@ struct http_req {
 	struct http_req *prev, *next;
 	struct event *step_ev; /* sends `pending`, or frees a finished one */
 	struct event *ping_ev; /* event stream keep-alive */
+	struct event *peek_ev; /* watches for the client hanging up */
 	json_t *pending;       /* the next message for dispatch, owned */
 	size_t pending_size;   /* its request bytes (max_queued_input) */
 	int step;              /* events: 0 status, 1 attach */
@@ -261,6 +262,8 @@ static void req_finish(struct http_req *h)
 		evhttp_connection_set_closecb(h->evcon, NULL, NULL);
 	if (h->ping_ev)
 		evtimer_del(h->ping_ev);
+	if (h->peek_ev)
+		event_del(h->peek_ev);
 	schedule_step(h);
 }
 
@@ -378,32 +381,60 @@ static void sse_end(struct http_req *h)
 
 /* --- answers from dispatch ----------------------------------------------- */
 
+static int by_name(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+
+	return strcmp(json_string_value(json_object_get(x, "name")),
+	              json_string_value(json_object_get(y, "name")));
+}
+
+/* {"plugins": [...]} sorted by name, as the OpenAPI document says. */
+static json_t *plugin_list(json_t *stats)
+{
+	json_t *plugins = json_object_get(stats, "plugins");
+	size_t n = json_object_size(plugins), i = 0;
+	json_t **v = calloc(n ? n : 1, sizeof(*v));
+	json_t *list = json_array(), *p, *o;
+	const char *name;
+
+	if (!v || !list) {
+		free(v);
+		json_decref(list);
+		return NULL;
+	}
+	json_object_foreach(plugins, name, p)
+	{
+		o = json_deep_copy(p);
+		if (!o)
+			continue;
+		/* What /metrics shows, not the page. */
+		json_object_del(o, "outcomes");
+		json_object_del(o, "duration_seconds");
+		json_object_del(o, "queue_seconds");
+		json_object_set_new(o, "name", json_string(name));
+		/* Quarantine, when worker processes land, sets this. */
+		json_object_set_new(o, "state", json_string("ready"));
+		v[i++] = o;
+	}
+	qsort(v, i, sizeof(*v), by_name);
+	for (n = 0; n < i; n++)
+		json_array_append_new(list, v[n]);
+	free(v);
+	return json_pack("{so}", "plugins", list);
+}
+
 static void answer_stats(struct http_req *h, json_t *msg)
 {
 	struct http_server *srv = h->srv;
 	struct net *n = srv->net;
 	struct http_metrics_in in;
-	const char *name;
-	json_t *list, *p, *o;
 	struct evbuffer *buf;
 	size_t len;
 	char *text;
 
 	if (h->route.kind == HTTP_R_PLUGINS) {
-		list = json_array();
-		json_object_foreach(json_object_get(msg, "plugins"), name, p)
-		{
-			o = json_deep_copy(p);
-			if (!o)
-				continue;
-			json_object_del(o, "outcomes");
-			json_object_del(o, "duration_seconds");
-			json_object_del(o, "queue_seconds");
-			json_object_set_new(o, "name", json_string(name));
-			json_object_set_new(o, "state", json_string("ready"));
-			json_array_append_new(list, o);
-		}
-		req_send_json(h, 200, json_pack("{so}", "plugins", list));
+		req_send_json(h, 200, plugin_list(msg));
 		return;
 	}
 	memset(&in, 0, sizeof(in));
@@ -608,6 +639,47 @@ static void req_closed_cb(struct evhttp_connection *evcon, void *arg)
 	req_finish(h);
 }
 
+/* NOTE: evhttp reads nothing while a request is being answered, so it
+ * would notice a client that hung up only when the answer is written,
+ * maybe an hour later, with the worker busy all along. A second read
+ * event on the socket peeks: end of file means the client is gone, its
+ * calls are cancelled and the request ends now. Bytes (a pipelined
+ * request) stop the watch, and evhttp reads them in turn. */
+static void req_peek_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_req *h = arg;
+	struct net *n = h->srv->net;
+	char c;
+	ssize_t got = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EINTR))) {
+		event_del(h->peek_ev);
+		return;
+	}
+	log_debug("%s: closed by peer", h->s.peer);
+	if (n->ops)
+		n->ops->gone(n->ops_arg, &h->s);
+	if (h->streaming)
+		sse_end(h);
+	else
+		req_send_error(h, JOBD_E_CANCELLED, "the client went away",
+		               NULL);
+}
+
+static void req_watch(struct http_req *h)
+{
+	struct bufferevent *bev =
+	        h->evcon ? evhttp_connection_get_bufferevent(h->evcon) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+	if (fd < 0)
+		return;
+	h->peek_ev = event_new(h->srv->net->base, fd, EV_READ | EV_PERSIST,
+	                       req_peek_cb, h);
+	if (h->peek_ev)
+		event_add(h->peek_ev, NULL);
+}
+
 static void req_free(struct http_req *h)
 {
 	struct http_server *srv = h->srv;
@@ -634,6 +706,8 @@ static void req_free(struct http_req *h)
 		event_free(h->step_ev);
 	if (h->ping_ev)
 		event_free(h->ping_ev);
+	if (h->peek_ev)
+		event_free(h->peek_ev);
 	if (h->prev)
 		h->prev->next = h->next;
 	else
@@ -863,6 +937,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	describe_peer(h, h->evcon);
 	if (h->evcon)
 		evhttp_connection_set_closecb(h->evcon, req_closed_cb, h);
+	req_watch(h);
 	if (r.kind == HTTP_R_EVENTS) {
 		last = evhttp_find_header(evhttp_request_get_input_headers(req),
 		                          "Last-Event-ID");

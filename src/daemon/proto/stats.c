@@ -21,21 +21,40 @@ static json_t *stats_hist(const struct pool_hist *h)
 	                 "sum", h->sum_s);
 }
 
+/* The codes a call can end with (docs/http.md, jobd_calls_total). */
+static const enum jobd_error call_outcomes[] = {
+        JOBD_OK,
+        JOBD_E_BUSY,
+        JOBD_E_TIMEOUT,
+        JOBD_E_CANCELLED,
+        JOBD_E_PLUGIN_FAILED,
+        JOBD_E_SHUTTING_DOWN,
+        JOBD_E_INTERRUPTED,
+        JOBD_E_BAD_REQUEST,
+        JOBD_E_FORBIDDEN,
+        JOBD_E_TOO_LARGE,
+        JOBD_E_INTERNAL,
+};
+
 /* How calls ended (every code, zeros too, so that a rate is defined from
  * the first look) and how long they took: what /metrics shows. */
 static void stats_metrics(struct plugin *p, json_t *o)
 {
 	struct pool_metrics m;
 	json_t *out;
+	size_t i;
 	int c;
 
 	if (!o)
 		return;
 	pool_get_metrics(p->pool, &m);
 	out = json_object();
-	for (c = 0; out && c < JOBD_E_COUNT_; c++)
+	for (i = 0; out && i < sizeof(call_outcomes) / sizeof(*call_outcomes);
+	     i++) {
+		c = call_outcomes[i];
 		json_object_set_new(out, c ? msg_error_name(c) : "ok",
 		                    json_integer((json_int_t)m.outcome[c]));
+	}
 	json_object_set_new(o, "outcomes", out);
 	json_object_set_new(o, "duration_seconds", stats_hist(&m.duration));
 	json_object_set_new(o, "queue_seconds", stats_hist(&m.queue));
