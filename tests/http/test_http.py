@@ -374,7 +374,8 @@ class Metrics(unittest.TestCase):
         text = text.decode()
         for name in ("jobd_calls_total", "jobd_call_duration_seconds_bucket",
                      "jobd_call_queue_seconds_count", "jobd_queue_depth", "jobd_workers_busy",
-                     "jobd_connections", "jobd_http_requests_total", "jobd_queued_input_bytes"):
+                     "jobd_connections", "jobd_http_requests_total", "jobd_queued_input_bytes",
+                     "jobd_store_bytes", "jobd_store_budget_bytes", "jobd_ready"):
             self.assertIn(name, text)
         self.assertRegex(text, r'jobd_calls_total\{plugin="echo",outcome="ok"\} [1-9]')
         self.assertIn('jobd_call_duration_seconds_bucket{plugin="echo",le="+Inf"}', text)

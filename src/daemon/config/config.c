@@ -371,8 +371,7 @@ static int read_plugins(struct reader *r, struct config *c)
 }
 
 static const char *const http_keys[] = {
-        "listen",       "max_header_size", "header_timeout",
-        "body_timeout", "web_dir",         NULL,
+        "listen", "max_header_size", "header_timeout", "web_dir", NULL,
 };
 
 static int http_pair(struct reader *r, const char *key,
@@ -393,13 +392,10 @@ static int http_pair(struct reader *r, const char *key,
 			h->max_header_size = (uint32_t)v;
 		return rc;
 	}
-	if (strcmp(key, "header_timeout") == 0 ||
-	    strcmp(key, "body_timeout") == 0) {
+	if (strcmp(key, "header_timeout") == 0) {
 		rc = read_number(r, F_DURATION, 1, DURATION_MAX_MS, &v);
-		if (rc == 0 && key[0] == 'h')
+		if (rc == 0)
 			h->header_timeout_ms = v;
-		else if (rc == 0)
-			h->body_timeout_ms = v;
 		return rc;
 	}
 	if (strcmp(key, "web_dir") == 0) {
@@ -551,7 +547,6 @@ int config_defaults(struct config *c)
 	c->limits.result_budget = GIB;
 	c->http.max_header_size = 16 * KIB;
 	c->http.header_timeout_ms = 10 * SEC_MS;
-	c->http.body_timeout_ms = 30 * SEC_MS;
 	return 0;
 }
 

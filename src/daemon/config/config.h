@@ -53,9 +53,10 @@ struct config_limits {
 struct config_http {
 	char **listen; /* same forms as the top-level listen: */
 	size_t n_listen;
-	uint32_t max_header_size;   /* request line and headers, 16 KiB */
-	uint64_t header_timeout_ms; /* default 10 s */
-	uint64_t body_timeout_ms;   /* default 30 s */
+	uint32_t max_header_size; /* request line and headers, 16 KiB */
+	/* Reading a request and writing an answer: the longest a client
+	 * may stay silent (evhttp re-arms it on each read). 10 s. */
+	uint64_t header_timeout_ms;
 	char *web_dir; /* the page's files; NULL: the installed ones */
 };
 

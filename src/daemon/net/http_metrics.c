@@ -90,6 +90,7 @@ char *http_metrics_render(const json_t *stats, const struct http_metrics_in *in,
 	const json_t *plugins = json_object_get(stats, "plugins");
 	const json_t *bounds = json_object_get(stats, "hist_bounds_seconds");
 	const json_t *qi = json_object_get(stats, "queued_input");
+	const json_t *store = json_object_get(stats, "store");
 	const char *pname, *code;
 	json_t *p, *n;
 	char *text = NULL;
@@ -165,6 +166,11 @@ char *http_metrics_render(const json_t *stats, const struct http_metrics_in *in,
 	head(f, "jobd_queued_input_limit_bytes", "gauge",
 	     "limits.max_queued_input.");
 	fprintf(f, "jobd_queued_input_limit_bytes %.17g\n", num(qi, "max"));
+	head(f, "jobd_store_bytes", "gauge",
+	     "Bytes of the job store's files (database and its log).");
+	fprintf(f, "jobd_store_bytes %.17g\n", num(store, "file_bytes"));
+	head(f, "jobd_store_budget_bytes", "gauge", "limits.result_budget.");
+	fprintf(f, "jobd_store_budget_bytes %.17g\n", num(store, "budget"));
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/proto/stats.h"
 
+#include <stdio.h>
+#include <sys/stat.h>
+
 #include "daemon/config/config.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
@@ -79,6 +82,26 @@ static json_t *stats_plugin(struct plugin *p)
 	return o;
 }
 
+/* The job store's files on disk (the database and its write-ahead log):
+ * what the disk holds, against result_budget. */
+static json_t *stats_store(struct proto *pr)
+{
+	static const char *const files[] = {"jobs.db", "jobs.db-wal"};
+	uint64_t bytes = 0;
+	char path[4096];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; pr->cfg->state_dir && i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pr->cfg->state_dir,
+		         files[i]);
+		if (stat(path, &st) == 0)
+			bytes += (uint64_t)st.st_size;
+	}
+	return json_pack("{sI sI}", "file_bytes", (json_int_t)bytes, "budget",
+	                 (json_int_t)pr->cfg->limits.result_budget);
+}
+
 static json_t *stats_bounds(void)
 {
 	json_t *a = json_array();
@@ -113,6 +136,7 @@ json_t *stats_build(struct proto *pr, bool has_id, int64_t id)
 	if (msg) {
 		json_object_set_new(msg, "draining",
 		                    json_boolean(pr->draining));
+		json_object_set_new(msg, "store", stats_store(pr));
 		json_object_set_new(msg, "hist_bounds_seconds", stats_bounds());
 	}
 	if (msg && has_id)
