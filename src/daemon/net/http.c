@@ -34,6 +34,9 @@
 /* (route, status) pairs counted for jobd_http_requests_total: routes
  * times the statuses jobd answers with, well under this. */
 #define MAX_COUNTS 128
+/* How long a request may be answered before jobd watches its socket for a
+ * hang-up (req_watch). */
+#define WATCH_AFTER_MS 50
 
 struct http_req;
 
@@ -46,6 +49,7 @@ struct http_server {
 	uint64_t accepted, refused;
 	uint32_t open; /* requests that are sessions now */
 	double start_time_s;
+	const struct timeval *watch_tv; /* a common timeout: WATCH_AFTER_MS */
 	struct http_count counts[MAX_COUNTS];
 	size_t n_counts;
 };
@@ -57,16 +61,17 @@ struct http_req {
 	struct evhttp_connection *evcon;
 	struct http_route route;
 	struct http_req *prev, *next;
-	struct event *step_ev; /* sends `pending`, or frees a finished one */
-	struct event *ping_ev; /* event stream keep-alive */
-	struct event *peek_ev; /* watches for the client hanging up */
-	json_t *pending;       /* the next message for dispatch, owned */
-	size_t pending_size;   /* its request bytes (max_queued_input) */
-	int step;              /* events: 0 status, 1 attach */
-	int64_t seq;           /* events: the next event's id */
-	bool conn_dead;        /* the client went away: nobody to answer */
-	bool streaming;        /* the event stream's headers went out */
-	bool finished;         /* answered: freed on the next step */
+	struct event *step_ev;  /* sends `pending`, or frees a finished one */
+	struct event *ping_ev;  /* event stream keep-alive */
+	struct event *watch_ev; /* arms peek_ev once the answer takes a while */
+	struct event *peek_ev;  /* watches for the client hanging up */
+	json_t *pending;        /* the next message for dispatch, owned */
+	size_t pending_size;    /* its request bytes (max_queued_input) */
+	int step;               /* events: 0 status, 1 attach */
+	int64_t seq;            /* events: the next event's id */
+	bool conn_dead;         /* the client went away: nobody to answer */
+	bool streaming;         /* the event stream's headers went out */
+	bool finished;          /* answered: freed on the next step */
 };
 
 static struct http_server *srv_of(const struct net *n)
@@ -264,6 +269,8 @@ static void req_finish(struct http_req *h)
 		evtimer_del(h->ping_ev);
 	if (h->peek_ev)
 		event_del(h->peek_ev);
+	if (h->watch_ev)
+		evtimer_del(h->watch_ev);
 	schedule_step(h);
 }
 
@@ -666,18 +673,28 @@ static void req_peek_cb(evutil_socket_t fd, short what, void *arg)
 		               NULL);
 }
 
-static void req_watch(struct http_req *h)
+static void req_watch_cb(evutil_socket_t unused, short what, void *arg)
 {
+	struct http_req *h = arg;
 	struct bufferevent *bev =
 	        h->evcon ? evhttp_connection_get_bufferevent(h->evcon) : NULL;
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
 
-	if (fd < 0)
+	if (fd < 0 || h->finished || h->conn_dead)
 		return;
 	h->peek_ev = event_new(h->srv->net->base, fd, EV_READ | EV_PERSIST,
 	                       req_peek_cb, h);
 	if (h->peek_ev)
 		event_add(h->peek_ev, NULL);
+}
+
+/* Only an answer that takes a while needs the watch: arming it costs two
+ * epoll_ctl calls, as much as the rest of a quick call's I/O. */
+static void req_watch(struct http_req *h)
+{
+	h->watch_ev = evtimer_new(h->srv->net->base, req_watch_cb, h);
+	if (h->watch_ev)
+		evtimer_add(h->watch_ev, h->srv->watch_tv);
 }
 
 static void req_free(struct http_req *h)
@@ -708,6 +725,8 @@ static void req_free(struct http_req *h)
 		event_free(h->ping_ev);
 	if (h->peek_ev)
 		event_free(h->peek_ev);
+	if (h->watch_ev)
+		event_free(h->watch_ev);
 	if (h->prev)
 		h->prev->next = h->next;
 	else
@@ -1006,6 +1025,11 @@ int http_open(struct net *n, const struct config *cfg)
 		return -ENOMEM;
 	}
 	n->http = srv;
+	{
+		struct timeval tv = {0, WATCH_AFTER_MS * 1000};
+
+		srv->watch_tv = event_base_init_common_timeout(n->base, &tv);
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	srv->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	apply_limits(srv, cfg);
