@@ -70,15 +70,21 @@ plugins:
             raise RuntimeError("jobd did not start:\n" + self.log.read())
 
     def stop(self):
+        """Stops jobd; its exit status (a sanitizer's report makes it
+        non-zero), with the log when it is not 0."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.seek(0)
+        log = self.log.read()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.proc.returncode != 0:
+            raise AssertionError("jobd exited with %d:\n%s" % (self.proc.returncode, log[-4000:]))
 
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
