@@ -45,4 +45,16 @@ until port=$(sed -n 's/.*ready on .*http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$d
 	fi
 	sleep 0.05
 done
-JOBD_WEB_URL=http://127.0.0.1:$port JOBD_WEB_TOKEN= "$here/run.sh"
+status=0
+JOBD_WEB_URL=http://127.0.0.1:$port JOBD_WEB_TOKEN= "$here/run.sh" || status=$?
+# jobd must stop cleanly too (a sanitizer's report makes its status non-zero).
+kill "$pid"
+jobd_status=0
+wait "$pid" || jobd_status=$?
+pid=
+if [ "$jobd_status" != 0 ]; then
+	echo "daemon.sh: jobd exited with $jobd_status" >&2
+	tail -50 "$dir/log" >&2
+	exit 1
+fi
+exit "$status"
