@@ -128,6 +128,24 @@ plugins:
 
 
 D = None
+OPENAPI = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                      "..", "..", "docs", "openapi.json")))
+try:
+    import jsonschema
+except ImportError:  # Debian: python3-jsonschema
+    jsonschema = None
+
+
+def conforms(method, pattern, status, body):
+    """body is what docs/openapi.json promises for that answer (checked
+    when jsonschema is installed)."""
+    responses = OPENAPI["paths"][pattern][method.lower()]["responses"]
+    assert str(status) in responses, "%s %s: %d is not documented" % (method, pattern, status)
+    if jsonschema is None:
+        return
+    schema = dict(responses[str(status)]["content"]["application/json"]["schema"])
+    schema["components"] = OPENAPI["components"]
+    jsonschema.Draft202012Validator(schema).validate(body)
 
 
 def setUpModule():
@@ -142,6 +160,7 @@ def tearDownModule():
 def submit(ms):
     st, r, body = D.request("POST", "/v1/plugins/sleep/jobs", {"ms": ms})
     assert st == 202, (st, body)
+    conforms("POST", "/v1/plugins/{name}/jobs", st, body)
     assert r.getheader("Location") == "/v1/jobs/" + body["job"]
     return body["job"]
 
@@ -179,8 +198,10 @@ class Health(unittest.TestCase):
     def test_live_ready_openapi(self):
         st, _, body = D.request("GET", "/v1/health/live")
         self.assertEqual((st, body["status"]), (200, "live"))
+        conforms("GET", "/v1/health/live", st, body)
         st, _, body = D.request("GET", "/v1/health/ready")
         self.assertEqual((st, body["status"]), (200, "ready"))
+        conforms("GET", "/v1/health/ready", st, body)
         st, _, body = D.request("GET", "/v1/openapi.json")
         self.assertEqual(st, 200)
         self.assertIn("/v1/jobs/{id}/events", body["paths"])
@@ -211,6 +232,7 @@ class Routes(unittest.TestCase):
     def test_plugins(self):
         st, _, body = D.request("GET", "/v1/plugins")
         self.assertEqual(st, 200)
+        conforms("GET", "/v1/plugins", st, body)
         names = [p["name"] for p in body["plugins"]]
         self.assertEqual(names, sorted(names))
         sleep = [p for p in body["plugins"] if p["name"] == "sleep"][0]
@@ -219,6 +241,7 @@ class Routes(unittest.TestCase):
     def test_call(self):
         st, _, body = D.request("POST", "/v1/plugins/echo/call", {"x": [1, 2]})
         self.assertEqual(st, 200)
+        conforms("POST", "/v1/plugins/{name}/call", st, body)
         self.assertEqual(body["output"], {"x": [1, 2]})
         self.assertEqual(body["provenance"]["plugin"], "echo")
 
@@ -250,6 +273,9 @@ class Routes(unittest.TestCase):
         ]
         for method, path, body, headers, status, code in cases:
             st, r, got = D.request(method, path, body, headers)
+            jsonschema and jsonschema.Draft202012Validator(
+                dict(OPENAPI["components"]["schemas"]["Error"],
+                     components=OPENAPI["components"])).validate(got)
             self.assertEqual((st, got["code"]), (status, code), (method, path, got))
             self.assertTrue(got["message"])
             if status == 401:
@@ -281,8 +307,10 @@ class Routes(unittest.TestCase):
         # Cancel the queued one: cancelled at once.
         st, _, got = D.request("POST", "/v1/jobs/%s/cancel" % second)
         self.assertEqual((st, got["state"]), (200, "cancelled"))
+        conforms("POST", "/v1/jobs/{id}/cancel", st, got)
         st, _, got = D.request("GET", "/v1/jobs/%s/result" % second)
         self.assertEqual((st, got["code"], got["state"]), (409, "cancelled", "cancelled"))
+        conforms("GET", "/v1/jobs/{id}/result", st, got)
         # The running one: asked, then cancelled when the plugin returns.
         st, _, got = D.request("POST", "/v1/jobs/%s/cancel" % first)
         self.assertEqual(st, 200)
@@ -292,13 +320,17 @@ class Routes(unittest.TestCase):
         job = submit(300)
         st, r, got = D.request("GET", "/v1/jobs/%s/result" % job)
         self.assertEqual((st, r.getheader("Retry-After")), (202, "1"))
+        conforms("GET", "/v1/jobs/{id}/result", st, got)
+        conforms("GET", "/v1/jobs/{id}", 200, wait_state(job, ("queued", "running", "done")))
         self.assertIn(got["state"], ("queued", "running"))
         wait_state(job, ("done",))
         st, _, got = D.request("GET", "/v1/jobs/%s/result" % job)
         self.assertEqual((st, got["output"], got["job"], got["state"]), (200, {"slept_ms": 300}, job, "done"))
+        conforms("GET", "/v1/jobs/{id}/result", st, got)
         self.assertIn("provenance", got)
         st, _, got = D.request("GET", "/v1/jobs?state=done&plugin=sleep&limit=1")
         self.assertEqual(st, 200)
+        conforms("GET", "/v1/jobs", st, got)
         self.assertEqual(len(got["jobs"]), 1)
         self.assertEqual(got["jobs"][0]["state"], "done")
         st, _, got = D.request("POST", "/v1/jobs/%s/cancel" % job)
