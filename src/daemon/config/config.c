@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "daemon/config/reader.h"
+#include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
 #include "daemon/config/yaml_json.h"
 
@@ -415,8 +416,8 @@ static int http_pair(struct reader *r, const char *key,
 }
 
 static const char *const top_keys[] = {
-        "listen", "plugin_dirs", "state_dir", "log_level",
-        "limits", "http",        "plugins",   NULL,
+        "listen", "plugin_dirs", "state_dir", "log_level", "limits",
+        "http",   "plugins",     "store",     NULL,
 };
 
 static int top_pair(struct reader *r, const char *key,
@@ -466,6 +467,8 @@ static int top_pair(struct reader *r, const char *key,
 		return reader_section(r, http_pair, &c->http);
 	if (strcmp(key, "plugins") == 0)
 		return read_plugins(r, c);
+	if (strcmp(key, "store") == 0)
+		return store_section_read(r, key_mark, &c->store);
 	return reader_fail_unknown_key(r, key_mark, key, top_keys);
 }
 
@@ -547,6 +550,7 @@ int config_defaults(struct config *c)
 	c->limits.result_budget = GIB;
 	c->http.max_header_size = 16 * KIB;
 	c->http.header_timeout_ms = 10 * SEC_MS;
+	store_section_defaults(&c->store);
 	return 0;
 }
 
@@ -571,6 +575,7 @@ void config_fini(struct config *c)
 	for (i = 0; i < c->n_plugins; i++)
 		plugin_fini(&c->plugins[i]);
 	free(c->plugins);
+	store_section_fini(&c->store);
 	memset(c, 0, sizeof(*c));
 }
 
