@@ -14,6 +14,7 @@ libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
 libssl-dev openssl clang clang-format libclang-rt-14-dev valgrind systemd prometheus \
 python3-pytest python3-numpy python3-sklearn \
 dpkg-dev debhelper lintian debootstrap systemd-container util-linux procps \
+libpq-dev postgresql haproxy \
 dh-python python3-all python3-setuptools pybuild-plugin-pyproject"
 
 need_packages() {
