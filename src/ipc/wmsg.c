@@ -408,7 +408,7 @@ fail:
 
 void wmsg_fini(struct wmsg *m)
 {
-	for (unsigned i = 0; i < WMSG_MAX_FDS; i++)
+	for (unsigned i = 0; i < m->nfds && i < WMSG_MAX_FDS; i++)
 		if (m->fds[i] >= 0)
 			close(m->fds[i]);
 	json_decref(m->root);
@@ -419,7 +419,7 @@ int wmsg_take_fd(struct wmsg *m, int i)
 {
 	int fd;
 
-	if (i < 0 || i >= WMSG_MAX_FDS)
+	if (i < 0 || (unsigned)i >= m->nfds || i >= WMSG_MAX_FDS)
 		return -1;
 	fd = m->fds[i];
 	m->fds[i] = -1;
@@ -461,8 +461,8 @@ static json_t *put_int(json_t *o, const char *key, int64_t v)
 }
 
 /* A string from text a plugin wrote: cut to WMSG_TEXT_MAX bytes and made
- * valid UTF-8 (invalid bytes become '?'), so that a sloppy plugin cannot
- * make the message unencodable and its log line lost. */
+ * valid UTF-8 (if it is not, every byte outside ASCII becomes '?'), so that
+ * a sloppy plugin cannot make the message unencodable and its line lost. */
 static json_t *text_value(const char *s)
 {
 	size_t n = strnlen(s, WMSG_TEXT_MAX);

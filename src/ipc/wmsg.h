@@ -58,15 +58,15 @@ enum wmsg_type {
 	WMSG_TYPE_COUNT_
 };
 
-/* Resource use of one job, measured in the worker with
- * getrusage(RUSAGE_SELF) before and after process(). */
+/* Resource use of one job, measured in the worker around process(). */
 struct wmsg_usage {
-	double user_s;   /* user CPU seconds of the job (all its threads) */
-	double system_s; /* system CPU seconds of the job */
-	/* Peak resident set during the job, KiB: ru_maxrss after the job,
-	 * whose high-water mark the worker resets to the current RSS before
-	 * each job (/proc/self/clear_refs); where that reset is refused, the
-	 * process's peak so far (peak_reset false). */
+	double user_s;   /* user CPU seconds of the job, all its threads
+	                    (getrusage(RUSAGE_SELF) after minus before) */
+	double system_s; /* system CPU seconds of the job, likewise */
+	/* Peak resident set during the job, KiB: VmHWM after the job, the
+	 * worker having reset it to the current RSS before the job
+	 * (/proc/self/clear_refs). Where that reset is refused (peak_reset
+	 * false), the process's peak so far. */
 	uint64_t maxrss_kb;
 	/* How far the job raised the peak above the RSS it started with. */
 	uint64_t maxrss_delta_kb;

@@ -337,8 +337,8 @@ static double tv_s(struct timeval tv)
 }
 
 /* The peak RSS since the last reset, KiB: VmHWM of /proc/self/status.
- * NOTE: not ru_maxrss: a process started by posix_spawn (CLONE_VM) takes
- * its parent's peak into ru_maxrss at exec, and no reset clears it. */
+ * NOTE: not ru_maxrss, which is the peak of the whole life of the process
+ * and which nothing resets; clear_refs resets VmHWM (reset_peak). */
 static uint64_t peak_rss_kb(void)
 {
 	char buf[4096];
