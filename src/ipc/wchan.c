@@ -61,11 +61,12 @@ void wchan_fini(struct wchan *c)
 /* The whole frame at start, if its header is in: its size, else 0. */
 static size_t frame_need(const struct wchan *c)
 {
-	const uint8_t *h = (const uint8_t *)c->buf + c->start;
+	const uint8_t *h;
 	uint32_t n;
 
 	if (c->end - c->start < FRAME_HEADER_SIZE)
-		return 0;
+		return 0; /* and buf may still be NULL */
+	h = (const uint8_t *)c->buf + c->start;
 	n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 |
 	    h[3];
 	return n > c->max_frame ? 0 : FRAME_HEADER_SIZE + (size_t)n;

@@ -5,7 +5,7 @@
 #
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
-# SECONDS: per harness (default 60); HARNESS: frame, message, config
+# SECONDS: per harness (default 60); HARNESS: frame, message, config, wmsg
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -25,7 +25,7 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message config}
+harnesses=${*:-frame message config wmsg}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
@@ -33,8 +33,9 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	frame) echo "$top/src/wire/frame.c" ;;
 	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
 	config) echo "$top/src/daemon/config.c $top/src/wire/frame.c" ;;
+	wmsg) echo "$top/src/wire/frame.c $top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c" ;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, config)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, config, wmsg)" >&2
 		exit 2
 		;;
 	esac
@@ -42,7 +43,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 
 maxlen() {
 	case "$1" in
-	message) echo 16384 ;;
+	message | wmsg) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }
@@ -57,7 +58,8 @@ for h in $harnesses; do
 		stale=yes
 	else
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
-			"$top/src/wire/message.h" "$top/src/daemon/config.h"; do
+			"$top/src/wire/message.h" "$top/src/daemon/config.h" \
+			"$top/src/ipc/wmsg.h" "$top/src/ipc/wchan.h"; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done
 	fi
