@@ -506,6 +506,7 @@ static void run_job(struct worker *w, struct wmsg *m)
 	}
 	if (rc == JOBD_OK) {
 		send_result(w, j.id, output, &u);
+		json_decref(output);
 	} else {
 		json_decref(output);
 		/* As in thread mode: a plugin that stopped at its deadline
@@ -536,7 +537,6 @@ static void run_job(struct worker *w, struct wmsg *m)
 		                       &u));
 	}
 	free(j.fail_msg);
-	output = NULL;
 }
 
 /* --- the loop ------------------------------------------------------------- */

@@ -165,6 +165,7 @@ static int crashy_process(void *s, void *w, struct jobd_job *job,
 		return JOBD_E_PLUGIN_FAILED;
 	}
 	if (!strcmp(what, "grow")) {
+		volatile char *v;
 		size_t size;
 		char *p;
 
@@ -175,7 +176,11 @@ static int crashy_process(void *s, void *w, struct jobd_job *job,
 			job->host->fail(job, "cannot allocate %zu bytes", size);
 			return JOBD_E_PLUGIN_FAILED;
 		}
-		memset(p, 1, size);
+		/* Through volatile: a compiler may drop malloc + memset +
+		 * free as dead code. */
+		v = p;
+		for (size_t i = 0; i < size; i += 4096)
+			v[i] = 1;
 		free(p);
 		*output = json_pack("{sI}", "mb", n);
 		return JOBD_OK;
