@@ -14,7 +14,10 @@
  *
  * Both ends use it: the worker with a blocking socket, the daemon's event
  * loop with a non-blocking one (wchan_read until -EAGAIN on EV_READ,
- * wchan_flush on EV_WRITE). Not thread-safe: one thread at a time.
+ * wchan_flush on EV_WRITE). Not thread-safe, but its two sides touch
+ * disjoint state: one thread may read (wchan_read, wchan_next,
+ * wchan_mid_frame) while another writes (wchan_send, wchan_send_frame,
+ * wchan_flush, wchan_pending); each side one thread at a time.
  */
 #ifndef JOBD_IPC_WCHAN_H
 #define JOBD_IPC_WCHAN_H

@@ -48,9 +48,11 @@ struct wjob {
 struct worker {
 	struct jobd_host host; /* first: host pointers lead back here */
 	struct wchan ch;
-	/* Guards ch: sends come from any plugin thread (log), and
-	 * cancelled() reads from inside process(). */
-	pthread_mutex_t lock;
+	/* ch's two sides, each its own lock (wchan.h): sends come from any
+	 * plugin thread (log); reads from the main thread between jobs and
+	 * from cancelled() during one. A thread of the plugin that logs while
+	 * the worker waits for a job must not wait for that job. */
+	pthread_mutex_t send_lock, recv_lock;
 	const struct jobd_plugin *desc;
 	void *dl;
 	void *state, *worker_state;
@@ -89,18 +91,16 @@ static void send_locked(struct worker *w, json_t *msg)
 	rc = w->broken ? -EPIPE : wchan_send(&w->ch, msg, NULL, 0);
 	json_decref(msg);
 	if (rc < 0 && !w->broken) {
-		w->broken = true;
 		w->broken_why = "socket write failed";
-		if (w->job)
-			atomic_store(&w->job->cancelled, 1);
+		w->broken = true; /* the running job sees it in cancelled() */
 	}
 }
 
 static void send_msg(struct worker *w, json_t *msg)
 {
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->send_lock);
 	send_locked(w, msg);
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->send_lock);
 }
 
 /* --- host services -------------------------------------------------------- */
@@ -185,18 +185,18 @@ static int host_cancelled(const struct jobd_job *pub)
 	struct worker *w = j->w;
 	uint64_t now;
 
-	if (atomic_load(&j->cancelled))
+	if (atomic_load(&j->cancelled) || w->broken)
 		return 1;
 	now = monotonic_ns();
 	if (j->deadline_ns && now >= j->deadline_ns)
 		return 1;
 	if (now - j->polled_ns < CANCEL_POLL_NS)
 		return 0;
-	if (pthread_mutex_trylock(&w->lock) != 0)
-		return 0; /* another thread is reading or writing: next time */
+	if (pthread_mutex_trylock(&w->recv_lock) != 0)
+		return 0; /* another thread of the plugin is polling */
 	j->polled_ns = now;
 	poll_daemon(w, j);
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->recv_lock);
 	return atomic_load(&j->cancelled);
 }
 
@@ -238,11 +238,11 @@ static int read_msg(struct worker *w, struct wmsg *m)
 	int rc;
 
 	for (;;) {
-		pthread_mutex_lock(&w->lock);
+		pthread_mutex_lock(&w->recv_lock);
 		rc = wchan_next(&w->ch, WMSG_FROM_DAEMON, m, &err);
 		if (rc == 0)
 			n = wchan_read(&w->ch, 0);
-		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_unlock(&w->recv_lock);
 		if (rc == 1)
 			return 1;
 		if (rc < 0) {
@@ -424,13 +424,13 @@ static void send_result(struct worker *w, int64_t id, json_t *output,
 		if (memfd < 0)
 			goto fail;
 		msg = wmsg_result(id, NULL, 0, tlen, u, 1);
-		pthread_mutex_lock(&w->lock);
+		pthread_mutex_lock(&w->send_lock);
 		if (!msg || w->broken ||
 		    wchan_send(&w->ch, msg, &memfd, 1) < 0) {
 			w->broken = true;
 			w->broken_why = "cannot send a result";
 		}
-		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_unlock(&w->send_lock);
 		json_decref(msg);
 		close(memfd);
 		return;
@@ -450,14 +450,14 @@ static void send_result(struct worker *w, int64_t id, json_t *output,
 	memcpy(frame + FRAME_HEADER_SIZE + hlen, text, tlen);
 	memcpy(frame + FRAME_HEADER_SIZE + hlen + tlen, tail, taillen);
 	free(text);
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->send_lock);
 	if (w->broken ||
 	    wchan_send_frame(&w->ch, frame, FRAME_HEADER_SIZE + len, NULL, 0) <
 	            0) {
 		w->broken = true;
 		w->broken_why = "cannot send a result";
 	}
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->send_lock);
 	return;
 fail:
 	free(text);
@@ -488,10 +488,8 @@ static void run_job(struct worker *w, struct wmsg *m)
 	u.peak_reset = reset_peak(w);
 	rss0 = peak_rss_kb();
 	getrusage(RUSAGE_SELF, &r0);
-	w->job = &j;
 	rc = w->desc->process(w->state, w->worker_state, &j.pub, input,
 	                      &output);
-	w->job = NULL;
 	getrusage(RUSAGE_SELF, &r1);
 	u.maxrss_kb = peak_rss_kb();
 	u.maxrss_delta_kb = u.maxrss_kb > rss0 ? u.maxrss_kb - rss0 : 0;
@@ -555,7 +553,8 @@ int worker_run(int sock)
 	w.host.fail = host_fail;
 	w.host.job_id = host_job_id;
 	w.log_level = JOBD_LOG_INFO;
-	pthread_mutex_init(&w.lock, NULL);
+	pthread_mutex_init(&w.send_lock, NULL);
+	pthread_mutex_init(&w.recv_lock, NULL);
 	wchan_init(&w.ch, sock, FRAME_MAX_LIMIT);
 	w.clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 
@@ -615,9 +614,9 @@ int worker_run(int sock)
 out:
 	/* Not dlclose(): a plugin's threads or atexit handlers may still
 	 * point into it, and the process ends now anyway. */
-	pthread_mutex_lock(&w.lock);
+	pthread_mutex_lock(&w.send_lock);
 	wchan_flush(&w.ch);
-	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_unlock(&w.send_lock);
 	wchan_fini(&w.ch);
 	free(w.init_fail);
 	if (w.clear_refs_fd >= 0)

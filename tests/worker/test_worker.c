@@ -222,6 +222,30 @@ START_TEST(log_progress_job_id)
 }
 END_TEST
 
+/* A thread of the plugin logs while the worker waits for a job: its lines
+ * go out at once, not when the next job comes. */
+START_TEST(log_from_plugin_thread)
+{
+	struct wmsg m;
+	struct wk w;
+	int ticks = 0;
+
+	wk_start(&w, crashy(), "{\"ticker\": true}", 0);
+	while (ticks < 3) {
+		ck_assert_int_eq(wk_recv(&w, &m, 5000), 1);
+		ck_assert_int_eq(m.type, WMSG_LOG);
+		ck_assert(!strncmp(m.text, "tick ", 5));
+		ticks++;
+		wmsg_fini(&m);
+	}
+	wk_job(&w, 1, "{\"do\": \"echo\"}", 0);
+	ck_assert_int_eq(wk_recv_answer(&w, &m, 5000), 1);
+	ck_assert_int_eq(m.type, WMSG_RESULT);
+	wmsg_fini(&m);
+	wk_free(&w);
+}
+END_TEST
+
 /* Large inputs and outputs cross as sealed memfds. */
 START_TEST(memfd_payloads)
 {
@@ -767,6 +791,7 @@ static Suite *worker_suite(void)
 	tcase_add_test(t, plugin_by_fd);
 	tcase_add_test(t, plugin_errors);
 	tcase_add_test(t, log_progress_job_id);
+	tcase_add_test(t, log_from_plugin_thread);
 	tcase_add_test(t, memfd_payloads);
 	tcase_add_test(t, crash_segv);
 	tcase_add_test(t, crash_abort);

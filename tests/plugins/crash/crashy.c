@@ -21,8 +21,10 @@
  *   "talk"      logs a line, reports progress 0.5, answers its job id
  *   "big"       answers a string of "n" bytes
  * Options {"init": "segv" | "fail"} crash or fail in init;
- * {"worker_init": "fail"} fails worker_init.
+ * {"worker_init": "fail"} fails worker_init; {"ticker": true} starts a
+ * thread in init that logs "tick N" every 20 ms, jobs or not.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,17 @@ static double cpu_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void *ticker(void *arg)
+{
+	struct timespec t = {0, 20 * 1000000L};
+
+	for (int i = 0;; i++) {
+		the_host->log(the_host, JOBD_LOG_INFO, "tick %d", i);
+		nanosleep(&t, NULL);
+	}
+	return NULL;
+}
+
 static int crashy_init(const struct jobd_host *host, const json_t *options,
                        void **state)
 {
@@ -111,6 +124,13 @@ static int crashy_init(const struct jobd_host *host, const json_t *options,
 	if (what && !strcmp(what, "fail")) {
 		host->fail(NULL, "no model file at %s", "/nonexistent");
 		return JOBD_E_PLUGIN_FAILED;
+	}
+	if (json_is_true(json_object_get(options, "ticker"))) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, ticker, NULL) != 0)
+			return JOBD_E_PLUGIN_FAILED;
+		pthread_detach(t);
 	}
 	*state = json_incref((json_t *)options);
 	return 0;
