@@ -208,7 +208,7 @@ const char *spawn_describe(const struct spawn_exit *ex, char *buf, size_t size)
 int spawn_kill_group(pid_t pgid, int sig)
 {
 	if (pgid <= 1)
-		return -EINVAL; /* never the whole session or everyone */
+		return -EINVAL; /* never init, nor every process (-1) */
 	if (kill(-pgid, sig) < 0)
 		return errno == ESRCH ? 0 : -errno;
 	return 0;

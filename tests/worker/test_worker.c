@@ -586,7 +586,7 @@ END_TEST
 
 /* ---- the process itself ---- */
 
-START_TEST(sandboxing)
+START_TEST(confinement)
 {
 	char path[64], line[256], link[256];
 	struct dirent *e;
@@ -804,7 +804,7 @@ static Suite *worker_suite(void)
 	tcase_add_test(t, cancel_running);
 	tcase_add_test(t, deadline);
 	tcase_add_test(t, hang_killed);
-	tcase_add_test(t, sandboxing);
+	tcase_add_test(t, confinement);
 	tcase_add_test(t, dies_with_parent);
 	tcase_add_test(t, protocol_errors);
 	tcase_add_test(t, spawn_failures);
