@@ -51,6 +51,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 	else
 		fprintf(f, "state_dir: \"%s/state\"\n", p->dir);
 	fprintf(f, "log_level: debug\n");
+	/* The suite runs twice (meson: integration, integration-process):
+	 * every plugin in threads, then in worker processes. */
+	if (getenv("JOBD_TEST_ISOLATION") && *getenv("JOBD_TEST_ISOLATION"))
+		fprintf(f, "isolation: %s\n", getenv("JOBD_TEST_ISOLATION"));
 	if (o->yaml)
 		fprintf(f, "%s\n", o->yaml);
 	return fclose(f);

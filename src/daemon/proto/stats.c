@@ -12,17 +12,32 @@
 static json_t *stats_plugin(struct plugin *p)
 {
 	struct pool_stats s;
+	json_t *o;
 
 	pool_get_stats(p->pool, &s);
-	return json_pack(
-	        "{ss sI sI sb sI sI sI sI sI sf ss*}", "version",
-	        p->desc->version ? p->desc->version : "", "workers",
-	        (json_int_t)s.workers, "queue_bound", (json_int_t)s.queue_bound,
-	        "queue_bound_auto", s.auto_bound, "queued",
-	        (json_int_t)s.queued, "running", (json_int_t)s.running, "done",
-	        (json_int_t)s.done, "failed", (json_int_t)s.failed, "busy",
-	        (json_int_t)s.busy, "mean_service_ms", s.mean_service_ms,
-	        "description", p->desc->description);
+	o = json_pack("{ss sI sI sb sI sI sI sI sI sf ss*}", "version",
+	              p->desc->version ? p->desc->version : "", "workers",
+	              (json_int_t)s.workers, "queue_bound",
+	              (json_int_t)s.queue_bound, "queue_bound_auto",
+	              s.auto_bound, "queued", (json_int_t)s.queued, "running",
+	              (json_int_t)s.running, "done", (json_int_t)s.done,
+	              "failed", (json_int_t)s.failed, "busy",
+	              (json_int_t)s.busy, "mean_service_ms", s.mean_service_ms,
+	              "description", p->desc->description);
+	/* Worker processes (docs/isolation.md): restarts and quarantine. */
+	if (o)
+		json_object_set_new(
+		        o, "isolation",
+		        json_string(s.process ? "process" : "thread"));
+	if (o && s.process) {
+		json_object_set_new(o, "restarts",
+		                    json_integer((json_int_t)s.restarts));
+		json_object_set_new(o, "crashes",
+		                    json_integer((json_int_t)s.crashes));
+		json_object_set_new(o, "quarantined_ms",
+		                    json_integer((json_int_t)s.quarantined_ms));
+	}
+	return o;
 }
 
 json_t *stats_build(struct proto *pr, bool has_id, int64_t id)
