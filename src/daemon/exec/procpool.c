@@ -32,8 +32,13 @@
 /* How often running jobs are checked for a cancel, a passed deadline or
  * an expired kill_grace. */
 #define TICK_MS 50
-/* Respawn backoff: 0 for the first crash of a slot, then from 100 ms
- * doubling to 10 s; a job that completes resets it. */
+/* Respawn backoff for a worker that dies while starting (a crash in
+ * init or worker_init would otherwise loop as fast as it can spawn):
+ * 0 for the first, then from 100 ms doubling to 10 s; a worker that
+ * becomes ready resets it. A worker that dies during a job is replaced at
+ * once: its input is gone with the job, so the respawn rate is bounded
+ * by the calls, and quarantine bounds a plugin that crashes on all of
+ * them. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS   10000
 /* How long start-up waits for a worker's ready (init may load a model). */
@@ -97,6 +102,9 @@ struct procpool {
 
 	struct event *tick_ev;
 	bool ticking;
+	/* Runs the queue on the loop's next turn: submit is called under
+	 * the job's lock (detached.c), which starting a job takes. */
+	struct event *kick_ev;
 
 	/* Crash times (monotonic ns) within the window, oldest first. */
 	uint64_t *crash_ns;
@@ -574,6 +582,7 @@ static void worker_died(struct pworker *w, const char *why)
 			pp->ops->end(pp->ctx, j, rc, NULL, true, true);
 			complete(pp, j);
 			w->backoff_ms = 0;
+			pp->restarts++;
 			worker_start(w);
 			schedule(pp);
 			return;
@@ -615,6 +624,8 @@ static void worker_died(struct pworker *w, const char *why)
 	}
 	if (w->cgroup[0])
 		memlimit_cgroup_remove(w->cgroup);
+	if (was != W_STARTING)
+		w->backoff_ms = 0;
 	if (quarantined)
 		enter_quarantine(pp);
 	else if (!w->retire)
@@ -730,6 +741,7 @@ static bool on_message(struct pworker *w, struct wmsg *m)
 			return false;
 		}
 		w->state = W_IDLE;
+		w->backoff_ms = 0;
 		return true;
 	case WMSG_INIT_FAILED:
 		log_error("plugin %s: worker %u: %s failed: %s", pp->name,
@@ -1083,23 +1095,40 @@ fail:
 	return -EINVAL;
 }
 
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct procpool *pp = arg;
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	if (pp->quarantine_end_ns) {
+		while ((j = pp->head)) {
+			queue_remove(pp, j);
+			answer_unavailable(pp, j);
+		}
+		return;
+	}
+	schedule(pp);
+}
+
 int procpool_submit(struct procpool *pp, struct job *j,
                     uint64_t *retry_after_ms)
 {
 	if (pp->stopping)
 		return -ESHUTDOWN;
-	if (pp->quarantine_end_ns) {
-		answer_unavailable(pp, j);
-		return 0;
-	}
-	if (pp->queued >= bound_of(pp)) {
+	if (!pp->kick_ev)
+		pp->kick_ev = event_new(G.base, -1, 0, kick_cb, pp);
+	if (!pp->kick_ev)
+		return -ENOMEM;
+	if (pp->queued >= bound_of(pp) && !pp->quarantine_end_ns) {
 		pp->busy_count++;
 		if (retry_after_ms)
 			*retry_after_ms = procpool_retry_after_ms(pp);
 		return -EBUSY;
 	}
 	queue_push(pp, j, false);
-	schedule(pp);
+	event_active(pp->kick_ev, 0, 0);
 	return 0;
 }
 
@@ -1273,6 +1302,8 @@ void procpool_free(struct procpool *pp)
 	}
 	if (pp->tick_ev)
 		event_free(pp->tick_ev);
+	if (pp->kick_ev)
+		event_free(pp->kick_ev);
 	if (pp->quarantine_ev)
 		event_free(pp->quarantine_ev);
 	free(pp->w);
