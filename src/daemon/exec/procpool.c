@@ -185,7 +185,9 @@ static uint32_t bound_of(const struct procpool *pp)
 		return pp->conf.bound;
 	if (!pp->service_ewma_ns)
 		return AUTO_BOUND_INITIAL;
-	b = (uint64_t)pp->want_w * 1000 * MS_NS / pp->service_ewma_ns;
+	b = (uint64_t)pp->want_w *
+	    (pp->conf.queue_delay_ms ? pp->conf.queue_delay_ms : 1000) * MS_NS /
+	    pp->service_ewma_ns;
 	if (b < AUTO_BOUND_MIN_PER_WORKER * pp->want_w)
 		b = AUTO_BOUND_MIN_PER_WORKER * pp->want_w;
 	if (b > AUTO_BOUND_MAX)
@@ -693,6 +695,10 @@ static void job_finished(struct pworker *w, const struct wmsg *m)
 	pp->ops->end(pp->ctx, j, rc, output, true, rc == JOBD_E_INTERNAL);
 	took = j->t_finished_ns - j->t_started_ns;
 	pp->service_total_ns += took;
+	/* As in pool.c: one job preempted for a time slice counts as at
+	 * most 8 times the average. */
+	if (pp->service_ewma_ns && took > 8 * pp->service_ewma_ns)
+		took = 8 * pp->service_ewma_ns;
 	pp->service_ewma_ns = pp->service_ewma_ns
 	                              ? pp->service_ewma_ns -
 	                                        (pp->service_ewma_ns >> 3) +

@@ -44,7 +44,8 @@ struct procpool_conf {
 	const json_t *options; /* the plugin's options: (may be NULL) */
 	uint32_t flags;        /* the descriptor's flags (RETRY_SAFE) */
 	unsigned workers;
-	uint32_t bound; /* 0: auto */
+	uint32_t bound;          /* 0: auto */
+	uint64_t queue_delay_ms; /* auto: the queueing delay aimed for */
 	uint64_t memory_limit;
 	uint64_t kill_grace_ms;
 	unsigned max_crashes;
