@@ -411,9 +411,8 @@ static int read_plugins(struct reader *r, struct config *c)
 }
 
 static const char *const top_keys[] = {
-        "listen", "plugin_dirs", "state_dir", "log_level",
-        "limits", "plugins",     "store",     "isolation",
-        NULL,
+        "listen",  "plugin_dirs", "state_dir", "log_level", "limits",
+        "plugins", "store",       "isolation", NULL,
 };
 
 static int top_pair(struct reader *r, const char *key,
