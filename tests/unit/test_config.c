@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config/config.h"
@@ -52,6 +53,7 @@ static void check_defaults(const struct config *c)
 	ck_assert_uint_eq(c->n_plugin_dirs, 0);
 	ck_assert_str_eq(c->state_dir, "/var/lib/jobd");
 	ck_assert_int_eq(c->log_level, 6);
+	ck_assert(c->plugin_strict_modes);
 	ck_assert_uint_eq(c->limits.max_connections, 10000);
 	ck_assert_uint_eq(c->limits.max_frame_size, 16u << 20);
 	ck_assert_uint_eq(c->limits.max_inflight_per_connection, 256);
@@ -185,6 +187,9 @@ START_TEST(test_full)
 	ck_assert(json_is_real(json_object_get(p->options, "softening")));
 	ck_assert(json_real_value(json_object_get(p->options, "softening")) ==
 	          0.01);
+	/* The build tree passes the trust check as it is: the development
+	 * config needs no plugin_strict_modes: false. */
+	ck_assert(c->plugin_strict_modes);
 	config_free(c);
 }
 END_TEST
@@ -249,6 +254,34 @@ START_TEST(test_listen_errors)
 }
 END_TEST
 
+START_TEST(test_http)
+{
+	struct config *c = ok("listen: \"127.0.0.1:1\"\n");
+
+	ck_assert_uint_eq(c->http.n_listen, 0);
+	ck_assert_uint_eq(c->http.max_header_size, 16 * 1024);
+	ck_assert_uint_eq(c->http.header_timeout_ms, 10000);
+	ck_assert_ptr_null(c->http.web_dir);
+	config_free(c);
+	c = ok("http:\n  listen: [\"127.0.0.1:7880\", \"[::1]:7880\"]\n"
+	       "  max_header_size: 8KiB\n  header_timeout: 2s\n"
+	       "  web_dir: /srv/web\n");
+	ck_assert_uint_eq(c->http.n_listen, 2);
+	ck_assert_str_eq(c->http.listen[1], "[::1]:7880");
+	ck_assert_uint_eq(c->http.max_header_size, 8 * 1024);
+	ck_assert_uint_eq(c->http.header_timeout_ms, 2000);
+	ck_assert_str_eq(c->http.web_dir, "/srv/web");
+	config_free(c);
+	fails("http:\n  listen: [\"a\"]\n",
+	      "t.yaml:2:12: http.listen[0]: \"a\": expected host:port");
+	fails("http:\n  max_header_size: 100\n",
+	      "t.yaml:2:20: http.max_header_size: 100 is out of range "
+	      "(1KiB..1MiB)");
+	fails("http:\n  body_timeout: 1s\n",
+	      "t.yaml:2:3: http.body_timeout: unknown key");
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
 	static const char *const names[] = {"error", "warning", "notice",
@@ -272,6 +305,35 @@ START_TEST(test_log_levels)
 	      "t.yaml:1:12: log_level: unknown level \"loud\" (use error, "
 	      "warning, notice, info or debug)");
 	fails("log_level:\n", "t.yaml:1:11: log_level: missing value");
+}
+END_TEST
+
+START_TEST(test_plugin_strict_modes)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
+	char text[64];
+	struct config *c;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "plugin_strict_modes: %s\n",
+		         no[i]);
+		c = ok(text);
+		ck_assert(!c->plugin_strict_modes);
+		config_free(c);
+		snprintf(text, sizeof(text), "plugin_strict_modes: %s\n",
+		         yes[i]);
+		c = ok(text);
+		ck_assert(c->plugin_strict_modes);
+		config_free(c);
+	}
+	fails("plugin_strict_modes: no\n",
+	      "t.yaml:1:22: plugin_strict_modes: \"no\" is not a boolean "
+	      "(use true or false)");
+	fails("plugin_strict_modes: [false]\n",
+	      "t.yaml:1:22: plugin_strict_modes: expected a scalar, got a "
+	      "sequence");
 }
 END_TEST
 
@@ -720,8 +782,8 @@ START_TEST(test_load_errors)
 	                 "/nonexistent/jobd.yaml: No such file or directory");
 	free(err);
 
-	ck_assert_int_eq(config_load("/", &c, &err), -EISDIR);
-	ck_assert_str_eq(err, "/: Is a directory");
+	ck_assert_int_eq(config_load("/", &c, &err), -EPERM);
+	ck_assert_str_eq(err, "/: refused: / is not a regular file");
 	free(err);
 
 	fd = mkstemp(path);
@@ -732,6 +794,17 @@ START_TEST(test_load_errors)
 	ck_assert_ptr_nonnull(err);
 	ck_assert_ptr_nonnull(strstr(err, ":2:3: limits.bogus: unknown key"));
 	ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
+	free(err);
+
+	/* Only the administrator may change the config (the trusted-file
+	 * check): a file anyone may write is refused, naming the fix. */
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(config_load(path, &c, &err), -EPERM);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
+	ck_assert_msg(strstr(err, "mode 0666) is writable by others; run: "
+	                          "chmod go-w "),
+	              "%s", err);
 	free(err);
 	unlink(path);
 
@@ -800,6 +873,9 @@ START_TEST(test_dev_config)
 	ck_assert_ptr_nonnull(p);
 	ck_assert(json_real_value(json_object_get(p->options, "softening")) ==
 	          0.01);
+	/* The build tree passes the trust check as it is: the development
+	 * config needs no plugin_strict_modes: false. */
+	ck_assert(c->plugin_strict_modes);
 	config_free(c);
 }
 END_TEST
@@ -814,7 +890,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_scalar_lists);
 	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_http);
 	tcase_add_test(tc, test_log_levels);
+	tcase_add_test(tc, test_plugin_strict_modes);
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_bad_values);

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "auth/trusted.h"
 #include "daemon/config/reader.h"
 #include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
@@ -410,10 +411,80 @@ static int read_plugins(struct reader *r, struct config *c)
 	return reader_for_each_pair(r, "plugin section", plugins_pair, c);
 }
 
-static const char *const top_keys[] = {
-        "listen",  "plugin_dirs", "state_dir", "log_level", "limits",
-        "plugins", "store",       "isolation", NULL,
+static const char *const http_keys[] = {
+        "listen", "max_header_size", "header_timeout", "web_dir", NULL,
 };
+
+static int http_pair(struct reader *r, const char *key,
+                     const yaml_mark_t *key_mark, void *data)
+{
+	struct config_http *h = data;
+	const char *s;
+	uint64_t v;
+	char *d;
+	int rc;
+
+	if (strcmp(key, "listen") == 0)
+		return reader_string_list(r, &h->listen, &h->n_listen,
+		                          check_listen);
+	if (strcmp(key, "max_header_size") == 0) {
+		rc = read_number(r, F_SIZE, 1024, 1024 * 1024, &v);
+		if (rc == 0)
+			h->max_header_size = (uint32_t)v;
+		return rc;
+	}
+	if (strcmp(key, "header_timeout") == 0) {
+		rc = read_number(r, F_DURATION, 1, DURATION_MAX_MS, &v);
+		if (rc == 0)
+			h->header_timeout_ms = v;
+		return rc;
+	}
+	if (strcmp(key, "web_dir") == 0) {
+		rc = reader_want_scalar(r, &s);
+		if (rc < 0)
+			return rc;
+		if (!*s)
+			return reader_fail(r, &r->ev.start_mark, "empty path");
+		d = strdup(s);
+		if (!d)
+			return reader_fail_nomem(r);
+		free(h->web_dir);
+		h->web_dir = d;
+		return 0;
+	}
+	return reader_fail_unknown_key(r, key_mark, key, http_keys);
+}
+
+static const char *const top_keys[] = {
+        "listen",    "plugin_dirs",
+        "state_dir", "log_level",
+        "limits",    "http",
+        "plugins",   "store",
+        "isolation", "plugin_strict_modes",
+        NULL,
+};
+
+/* true or false, as YAML 1.2's core schema spells them. */
+static int read_bool(struct reader *r, bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
+	const char *s;
+	size_t i;
+	int rc;
+
+	rc = reader_want_scalar(r, &s);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < 3; i++) {
+		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
+			*out = !strcmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return reader_fail(r, &r->ev.start_mark,
+	                   "\"%s\" is not a boolean (use true or false)", s);
+}
 
 static int top_pair(struct reader *r, const char *key,
                     const yaml_mark_t *key_mark, void *data)
@@ -458,8 +529,12 @@ static int top_pair(struct reader *r, const char *key,
 	}
 	if (strcmp(key, "isolation") == 0)
 		return read_isolation(r, &c->isolation);
+	if (strcmp(key, "plugin_strict_modes") == 0)
+		return read_bool(r, &c->plugin_strict_modes);
 	if (strcmp(key, "limits") == 0)
 		return reader_section(r, limit_pair, &c->limits);
+	if (strcmp(key, "http") == 0)
+		return reader_section(r, http_pair, &c->http);
 	if (strcmp(key, "plugins") == 0)
 		return read_plugins(r, c);
 	if (strcmp(key, "store") == 0)
@@ -538,6 +613,7 @@ int config_defaults(struct config *c)
 		return -ENOMEM;
 	c->log_level = 6;
 	c->isolation = CONFIG_ISOLATION_THREAD;
+	c->plugin_strict_modes = true;
 	c->limits.max_connections = 10000;
 	c->limits.max_frame_size = 16 * MIB;
 	c->limits.max_inflight_per_connection = 256;
@@ -549,6 +625,8 @@ int config_defaults(struct config *c)
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;
+	c->http.max_header_size = 16 * KIB;
+	c->http.header_timeout_ms = 10 * SEC_MS;
 	store_section_defaults(&c->store);
 	return 0;
 }
@@ -567,6 +645,10 @@ void config_fini(struct config *c)
 		free(c->plugin_dirs[i]);
 	free(c->plugin_dirs);
 	free(c->state_dir);
+	for (i = 0; i < c->http.n_listen; i++)
+		free(c->http.listen[i]);
+	free(c->http.listen);
+	free(c->http.web_dir);
 	for (i = 0; i < c->n_plugins; i++)
 		plugin_fini(&c->plugins[i]);
 	free(c->plugins);
@@ -627,56 +709,30 @@ int config_parse(const char *text, size_t len, const char *name,
 
 int config_load(const char *path, struct config **out, char **error)
 {
-	char *text = NULL, *nt;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, rc;
+	char *text = NULL, *why = NULL;
+	size_t len = 0;
+	int rc;
 
 	*out = NULL;
 	if (error)
 		*error = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto fail_errno;
-	}
-	/* Read to EOF rather than trusting st_size: works for pipes too. */
-	for (;;) {
-		if (len == cap) {
-			if (cap >= MAX_FILE_SIZE) {
-				rc = -EFBIG;
-				goto fail_errno;
-			}
-			cap = cap ? cap * 2 : 4096;
-			nt = realloc(text, cap);
-			if (!nt) {
-				rc = -ENOMEM;
-				goto fail_errno;
-			}
-			text = nt;
+	/* Whoever can write the config can name the plugin directories:
+	 * it is read only if only the administrator can change it
+	 * (docs/security.md, "Trusted files"). */
+	rc = trusted_read(path, 0, MAX_FILE_SIZE, &text, &len, &why);
+	if (rc < 0) {
+		if (error && (rc == -EPERM || rc == -EFBIG) && why) {
+			*error = why;
+			why = NULL;
+		} else if (error &&
+		           asprintf(error, "%s: %s", path, strerror(-rc)) < 0) {
+			*error = NULL;
 		}
-		n = read(fd, text + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto fail_errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+		free(why);
+		return rc;
 	}
-	close(fd);
-	rc = config_parse(text ? text : "", len, path, out, error);
+	rc = config_parse(text, len, path, out, error);
 	free(text);
-	return rc;
-
-fail_errno:
-	if (fd >= 0)
-		close(fd);
-	free(text);
-	if (error && asprintf(error, "%s: %s", path, strerror(-rc)) < 0)
-		*error = NULL;
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #ifndef JOBD_DAEMON_CONFIG_H
 #define JOBD_DAEMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,17 @@ struct config_limits {
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
+/* The HTTP front end (docs/http.md); n_listen 0: none. */
+struct config_http {
+	char **listen; /* same forms as the top-level listen: */
+	size_t n_listen;
+	uint32_t max_header_size; /* request line and headers, 16 KiB */
+	/* Reading a request and writing an answer: the longest a client
+	 * may stay silent (evhttp re-arms it on each read). 10 s. */
+	uint64_t header_timeout_ms;
+	char *web_dir; /* the page's files; NULL: the installed ones */
+};
+
 /* store: where detached jobs live (docs/cluster.md). */
 enum config_store_backend {
 	CONFIG_STORE_SQLITE = 0, /* state_dir/jobs.db, one host (default) */
@@ -90,7 +102,12 @@ struct config {
 	/* isolation of a plugin whose section does not say: default
 	 * CONFIG_ISOLATION_THREAD (docs/isolation.md says why) */
 	enum config_isolation isolation;
+	/* Refuse a plugin file or directory that others than root or the
+	 * service may change (docs/security.md); false: only warn, for a
+	 * development tree. Default true. */
+	bool plugin_strict_modes;
 	struct config_limits limits;
+	struct config_http http;
 	struct config_store store;
 	struct config_plugin *plugins; /* sections present in the file */
 	size_t n_plugins;
@@ -108,7 +125,9 @@ int config_parse(const char *text, size_t len, const char *name,
                  struct config **out, char **error);
 
 /* Reads and parses a file. Same contract; an unreadable file is an error
- * naming the path and strerror. */
+ * naming the path and strerror. The file is read only if the trusted-file
+ * check passes (auth/trusted.h; a regular file that only root or the
+ * service can change): -EPERM and that check's message otherwise. */
 int config_load(const char *path, struct config **out, char **error);
 
 /* Frees c and everything it owns; accepts NULL. */

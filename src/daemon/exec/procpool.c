@@ -112,6 +112,7 @@ struct procpool {
 	uint64_t quarantine_end_ns; /* 0: not quarantined */
 	struct event *quarantine_ev;
 
+	struct pool_metrics metrics; /* as the thread pool keeps them */
 	uint64_t done_count, failed_count, busy_count, restarts;
 	uint64_t service_total_ns, service_ewma_ns;
 };
@@ -204,6 +205,18 @@ static uint64_t quarantine_left_ms(const struct procpool *pp)
 	return (pp->quarantine_end_ns - now + MS_NS - 1) / MS_NS;
 }
 
+static void hist_add(struct pool_hist *h, uint64_t ns)
+{
+	double s = (double)ns / 1e9;
+	unsigned i;
+
+	for (i = 0; i < POOL_HIST_BUCKETS; i++)
+		if (s <= pool_hist_bounds_s[i])
+			h->le[i]++;
+	h->count++;
+	h->sum_s += s;
+}
+
 /* Hands a finished job back to the loop's completion handler. */
 static void complete(struct procpool *pp, struct job *j)
 {
@@ -211,6 +224,14 @@ static void complete(struct procpool *pp, struct job *j)
 		pp->done_count++;
 	else
 		pp->failed_count++;
+	pp->metrics.outcome[j->status >= 0 && j->status < JOBD_E_COUNT_
+	                            ? j->status
+	                            : JOBD_E_INTERNAL]++;
+	if (j->t_started_ns && j->t_finished_ns >= j->t_started_ns) {
+		hist_add(&pp->metrics.duration,
+		         j->t_finished_ns - j->t_queued_ns);
+		hist_add(&pp->metrics.queue, j->t_started_ns - j->t_queued_ns);
+	}
 	cq_push(pp->done, &j->done);
 }
 
@@ -1129,6 +1150,7 @@ int procpool_submit(struct procpool *pp, struct job *j,
 		return -ENOMEM;
 	if (pp->queued >= bound_of(pp) && !pp->quarantine_end_ns) {
 		pp->busy_count++;
+		pp->metrics.outcome[JOBD_E_BUSY]++;
 		if (retry_after_ms)
 			*retry_after_ms = procpool_retry_after_ms(pp);
 		return -EBUSY;
@@ -1228,6 +1250,11 @@ void procpool_get_stats(struct procpool *pp, struct pool_stats *out)
 	out->restarts = pp->restarts;
 	out->crashes = pp->n_crash;
 	out->quarantined_ms = left;
+}
+
+void procpool_get_metrics(struct procpool *pp, struct pool_metrics *out)
+{
+	*out = pp->metrics;
 }
 
 uint32_t procpool_pending(struct procpool *pp)

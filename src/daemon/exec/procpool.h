@@ -26,6 +26,7 @@
 #include "daemon/util/cq.h"
 
 struct event_base;
+struct pool_metrics;
 struct pool_stats;
 struct procpool;
 
@@ -75,6 +76,7 @@ void procpool_set_limits(struct procpool *pp, uint64_t kill_grace_ms,
                          unsigned max_crashes, uint64_t crash_window_ms,
                          unsigned max_attempts);
 void procpool_get_stats(struct procpool *pp, struct pool_stats *out);
+void procpool_get_metrics(struct procpool *pp, struct pool_metrics *out);
 uint32_t procpool_pending(struct procpool *pp);
 void procpool_drain_queue(struct procpool *pp, void (*fn)(struct job *, void *),
                           void *arg);
