@@ -69,6 +69,11 @@ struct job {
 	 * detached job can store them. queued_wall_ms is set by the loop. */
 	int64_t queued_wall_ms, started_wall_ms, finished_wall_ms;
 	double cpu_seconds;
+	/* User/system CPU of the job and, in process mode, the worker's
+	 * peak RSS during it (docs/isolation.md). */
+	double cpu_user_s, cpu_system_s;
+	uint64_t peak_rss_kb;
+	bool has_peak_rss;
 	json_t *output;
 	json_t *provenance;
 
