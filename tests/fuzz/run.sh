@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
 # SECONDS: per harness (default 60); HARNESS: frame, message, array,
-# config, users, hello, http_route
+# config, users, hello, wmsg, http_route
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -26,7 +26,7 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message array config users hello http_route}
+harnesses=${*:-frame message array config users hello wmsg http_route}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
@@ -48,6 +48,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/wire/message.c $top/src/auth/users.c $top/src/auth/token.c" \
 			"$top/src/auth/trusted.c"
 		;;
+	wmsg) echo "$top/src/wire/frame.c $top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c" ;;
 	http_route)
 		echo "$top/src/daemon/net/http_route.c" \
 			"$top/src/daemon/config/config.c" \
@@ -59,7 +60,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/wire/message.c $top/src/auth/trusted.c"
 		;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, array, config, users, hello, http_route)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, array, config, users, hello, wmsg, http_route)" >&2
 		exit 2
 		;;
 	esac
@@ -67,7 +68,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 
 maxlen() {
 	case "$1" in
-	message | array) echo 16384 ;;
+	message | array | wmsg) echo 16384 ;;
 	hello) echo 70000 ;;
 	*) echo 4096 ;;
 	esac
@@ -86,6 +87,7 @@ for h in $harnesses; do
 			"$top/src/wire/array.h" "$top/src/wire/message.h" \
 			"$top/src/daemon/config/"*.h \
 			"$top/src/auth/users.h" "$top/src/auth/token.h" \
+			"$top/src/ipc/wmsg.h" "$top/src/ipc/wchan.h" \
 			"$top/src/daemon/net/http_route.h"; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done

@@ -93,6 +93,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 	fprintf(f, "state_dir: \"%s\"\n", state_dir);
 	write_store(f, state_dir);
 	fprintf(f, "log_level: debug\n");
+	/* The suite runs twice (meson: integration, integration-process):
+	 * every plugin in threads, then in worker processes. */
+	if (getenv("JOBD_TEST_ISOLATION") && *getenv("JOBD_TEST_ISOLATION"))
+		fprintf(f, "isolation: %s\n", getenv("JOBD_TEST_ISOLATION"));
 	if (o->yaml)
 		fprintf(f, "%s\n", o->yaml);
 	return fclose(f);

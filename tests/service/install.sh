@@ -3,7 +3,8 @@
 # --no-rebuild: the test runs inside `meson test`, whose ninja must not
 # race a second one.
 # Environment (from meson): BUILD_ROOT, and the absolute install paths
-# PREFIX BINDIR SBINDIR LIBDIR SYSCONFDIR INCLUDEDIR MANDIR UNITDIR PLUGINDIR,
+# PREFIX BINDIR SBINDIR LIBDIR SYSCONFDIR INCLUDEDIR MANDIR UNITDIR PLUGINDIR
+# WORKER (the jobd-worker executable),
 # PLUGINS (bundled plugin names), HAVE_JOBCTL, HAVE_CLIENT (true/false).
 set -eu
 fail=0
@@ -35,6 +36,7 @@ meson install --no-rebuild --destdir "$D" -C "$BUILD_ROOT" >"$tmp/install.log" 2
 }
 
 check_exec "$SBINDIR/jobd"
+check_exec "$WORKER"
 if [ "$HAVE_JOBCTL" = true ]; then
 	check_exec "$BINDIR/jobctl"
 fi

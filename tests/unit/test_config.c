@@ -484,6 +484,50 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* Worker processes (docs/isolation.md): isolation at the top and per
+ * plugin, the limits and their defaults. */
+START_TEST(test_isolation)
+{
+	const struct config_plugin *p;
+	struct config_plugin d;
+	struct config *c;
+
+	config_plugin_defaults(&d);
+	ck_assert_int_eq(d.isolation, CONFIG_ISOLATION_UNSET);
+	ck_assert_uint_eq(d.memory_limit, 0);
+	ck_assert_uint_eq(d.kill_grace_ms, 5000);
+	ck_assert_uint_eq(d.max_crashes, 5);
+	ck_assert_uint_eq(d.crash_window_ms, 60000);
+	c = ok("plugins: {a: {}}\n");
+	ck_assert_int_eq(c->isolation, CONFIG_ISOLATION_THREAD);
+	config_free(c);
+	c = ok("isolation: process\n"
+	       "plugins:\n"
+	       "  a: {isolation: thread, memory_limit: 64MiB, kill_grace: 2s,"
+	       " max_crashes: 3, crash_window: 10s}\n"
+	       "  b: {}\n");
+	ck_assert_int_eq(c->isolation, CONFIG_ISOLATION_PROCESS);
+	p = config_plugin_find(c, "a");
+	ck_assert_int_eq(p->isolation, CONFIG_ISOLATION_THREAD);
+	ck_assert_uint_eq(p->memory_limit, 64u << 20);
+	ck_assert_uint_eq(p->kill_grace_ms, 2000);
+	ck_assert_uint_eq(p->max_crashes, 3);
+	ck_assert_uint_eq(p->crash_window_ms, 10000);
+	ck_assert_int_eq(config_plugin_find(c, "b")->isolation,
+	                 CONFIG_ISOLATION_UNSET);
+	config_free(c);
+	fails("isolation: fork\n",
+	      "t.yaml:1:12: isolation: expected \"process\" or \"thread\", "
+	      "got \"fork\"");
+	fails("plugins: {a: {isolation: vm}}\n",
+	      "t.yaml:1:26: plugins.a.isolation: expected \"process\" or "
+	      "\"thread\", got \"vm\"");
+	fails("plugins: {a: {max_crashes: 0}}\n",
+	      "t.yaml:1:28: plugins.a.max_crashes: 0 is out of range "
+	      "(1..1000000)");
+}
+END_TEST
+
 START_TEST(test_unknown_keys)
 {
 	fails("listen: []\nlisten_on: x\n",
@@ -862,6 +906,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_isolation);
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_wrong_types);
 	tcase_add_test(tc, test_duplicates);

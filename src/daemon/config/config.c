@@ -256,8 +256,10 @@ static int limit_pair(struct reader *r, const char *key,
 }
 
 static const char *const plugin_keys[] = {
-        "workers",      "queue_bound", "queue_delay", "timeout",
-        "max_attempts", "options",     "cache",       NULL,
+        "workers",      "queue_bound", "queue_delay",  "timeout",
+        "max_attempts", "options",     "isolation",    "memory_limit",
+        "kill_grace",   "max_crashes", "crash_window", "cache",
+        NULL,
 };
 
 static const char *const cache_keys[] = {"max_bytes", NULL};
@@ -276,6 +278,26 @@ static int cache_pair(struct reader *r, const char *key,
 	if (rc == 0)
 		p->cache_max_bytes = v;
 	return rc;
+}
+
+/* "process" or "thread", for the plugin key and the top-level default. */
+static int read_isolation(struct reader *r, enum config_isolation *out)
+{
+	const char *s;
+	int rc = reader_want_scalar(r, &s);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(s, "process") == 0)
+		*out = CONFIG_ISOLATION_PROCESS;
+	else if (strcmp(s, "thread") == 0)
+		*out = CONFIG_ISOLATION_THREAD;
+	else
+		return reader_fail(r, &r->ev.start_mark,
+		                   "expected \"process\" or \"thread\", "
+		                   "got \"%s\"",
+		                   s);
+	return 0;
 }
 
 static int plugin_pair(struct reader *r, const char *key,
@@ -322,6 +344,24 @@ static int plugin_pair(struct reader *r, const char *key,
 			p->max_attempts = (unsigned)v;
 	} else if (strcmp(key, "cache") == 0) {
 		rc = reader_section(r, cache_pair, p);
+	} else if (strcmp(key, "isolation") == 0) {
+		rc = read_isolation(r, &p->isolation);
+	} else if (strcmp(key, "memory_limit") == 0) {
+		rc = read_number(r, F_SIZE, 0, UINT64_C(1) << 50, &v);
+		if (rc == 0)
+			p->memory_limit = v;
+	} else if (strcmp(key, "kill_grace") == 0) {
+		rc = read_number(r, F_DURATION, 0, 3600000, &v);
+		if (rc == 0)
+			p->kill_grace_ms = v;
+	} else if (strcmp(key, "max_crashes") == 0) {
+		rc = read_number(r, F_COUNT, 1, 1000000, &v);
+		if (rc == 0)
+			p->max_crashes = (unsigned)v;
+	} else if (strcmp(key, "crash_window") == 0) {
+		rc = read_number(r, F_DURATION, 1, DURATION_MAX_MS, &v);
+		if (rc == 0)
+			p->crash_window_ms = v;
 	} else if (strcmp(key, "options") == 0) {
 		rc = yaml_node_to_json(r, &j);
 		if (rc == 0) {
@@ -438,8 +478,12 @@ static int http_pair(struct reader *r, const char *key,
 }
 
 static const char *const top_keys[] = {
-        "listen", "plugin_dirs", "state_dir", "log_level",           "limits",
-        "http",   "plugins",     "store",     "plugin_strict_modes", NULL,
+        "listen",    "plugin_dirs",
+        "state_dir", "log_level",
+        "limits",    "http",
+        "plugins",   "store",
+        "isolation", "plugin_strict_modes",
+        NULL,
 };
 
 /* true or false, as YAML 1.2's core schema spells them. */
@@ -505,6 +549,8 @@ static int top_pair(struct reader *r, const char *key,
 		c->log_level = level;
 		return 0;
 	}
+	if (strcmp(key, "isolation") == 0)
+		return read_isolation(r, &c->isolation);
 	if (strcmp(key, "plugin_strict_modes") == 0)
 		return read_bool(r, &c->plugin_strict_modes);
 	if (strcmp(key, "limits") == 0)
@@ -574,6 +620,11 @@ void config_plugin_defaults(struct config_plugin *p)
 	p->max_attempts = 3;
 	p->queue_delay_ms = 1000;
 	p->cache_max_bytes = 0;
+	p->isolation = CONFIG_ISOLATION_UNSET;
+	p->memory_limit = 0;
+	p->kill_grace_ms = 5000;
+	p->max_crashes = 5;
+	p->crash_window_ms = 60000;
 	p->options = NULL;
 }
 
@@ -584,6 +635,7 @@ int config_defaults(struct config *c)
 	if (!c->state_dir)
 		return -ENOMEM;
 	c->log_level = 6;
+	c->isolation = CONFIG_ISOLATION_THREAD;
 	c->plugin_strict_modes = true;
 	c->limits.max_connections = 10000;
 	c->limits.max_frame_size = 16 * MIB;

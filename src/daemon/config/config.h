@@ -17,6 +17,14 @@
 /* queue_bound: auto (sized from measured service time, docs/backpressure.md) */
 #define CONFIG_QUEUE_BOUND_AUTO 0u
 
+/* Where a plugin's jobs run (docs/isolation.md). */
+enum config_isolation {
+	CONFIG_ISOLATION_UNSET = 0, /* a section without the key: the
+	                               top-level isolation applies */
+	CONFIG_ISOLATION_THREAD,
+	CONFIG_ISOLATION_PROCESS,
+};
+
 struct config_plugin {
 	char *name;            /* the key under plugins: */
 	unsigned workers;      /* >= 1; default: number of online CPUs */
@@ -30,6 +38,12 @@ struct config_plugin {
 	/* cache.max_bytes: results kept on disk for a retry-safe plugin
 	 * (exec/cache.h); 0 = no cache (the default). */
 	uint64_t cache_max_bytes;
+	/* Worker processes (docs/isolation.md). */
+	enum config_isolation isolation; /* UNSET: the top-level default */
+	uint64_t memory_limit;           /* bytes per worker; 0: none */
+	uint64_t kill_grace_ms;          /* default 5 s */
+	unsigned max_crashes;            /* default 5 ... */
+	uint64_t crash_window_ms;        /* ... within 60 s: quarantine */
 };
 
 struct config_limits {
@@ -91,6 +105,9 @@ struct config {
 	size_t n_plugin_dirs;
 	char *state_dir; /* default /var/lib/jobd */
 	int log_level;   /* syslog number 3..7, default 6 (info) */
+	/* isolation of a plugin whose section does not say: default
+	 * CONFIG_ISOLATION_THREAD (docs/isolation.md says why) */
+	enum config_isolation isolation;
 	/* Refuse a plugin file or directory that others than root or the
 	 * service may change (docs/security.md); false: only warn, for a
 	 * development tree. Default true. */

@@ -14,6 +14,7 @@
 #include "daemon/core/status.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
+#include "daemon/exec/procpool.h"
 #include "daemon/net/http.h"
 #include "daemon/net/listener.h"
 #include "daemon/proto/detached.h"
@@ -120,6 +121,9 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	if (rc < 0)
 		return rc;
 
+	/* Worker processes join this loop; spawned from this thread, which
+	 * lives as long as the daemon (their PDEATHSIG follows it). */
+	procpool_setup(jd->base, cfg->state_dir);
 	registry_load_all(&jd->plugins, cfg);
 	/* The store before the listeners: a bad state_dir stops us here,
 	 * and recovered jobs are queued before any new call. */

@@ -44,6 +44,7 @@ void job_free(struct job *j)
 	free(j->fail_msg);
 	free(j->frame);
 	arrays_free(j->arrays);
+	free(j->arrays_sha256);
 	plugin_unref(j->plugin);
 	free(j);
 }

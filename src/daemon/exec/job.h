@@ -57,6 +57,11 @@ struct job {
 	/* The call brought arrays (set before submit, read-only after: the
 	 * loop must not read arrays, which a worker may create). */
 	bool input_arrays;
+	/* Worker: the input arrays' hashes for provenance (arrays.h text,
+	 * malloc'd, NULL for none), and whether the result came from the
+	 * plugin's result cache. */
+	char *arrays_sha256;
+	bool cached;
 
 	/* Why the job should stop (a jobd_error), 0 while it should go on.
 	 * Written by the loop, read by the worker through host->cancelled. */
@@ -82,6 +87,11 @@ struct job {
 	 * detached job can store them. queued_wall_ms is set by the loop. */
 	int64_t queued_wall_ms, started_wall_ms, finished_wall_ms;
 	double cpu_seconds;
+	/* User/system CPU of the job and, in process mode, the worker's
+	 * peak RSS during it (docs/isolation.md). */
+	double cpu_user_s, cpu_system_s;
+	uint64_t peak_rss_kb;
+	bool has_peak_rss;
 	json_t *output;
 	json_t *provenance;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "daemon/util/log.h"
 #include "daemon/exec/arrays.h"
 #include "daemon/exec/cache.h"
+#include "daemon/exec/procpool.h"
 #include "daemon/exec/provenance.h"
 #include "daemon/store/store.h"
 #include "wire/frame.h"
@@ -582,7 +584,6 @@ static int plugin_record_start(struct job *j)
 /* The provenance of the run that just ended, as a struct and as the
  * JSON text that goes into the answer (malloc'd, or NULL). */
 static char *plugin_provenance(struct plugin *p, struct job *j,
-                               const char *arrays_sha256, bool cached,
                                struct provenance *pv)
 {
 	size_t size;
@@ -598,8 +599,12 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	        .cpu_seconds = j->cpu_seconds,
 	        .attempt = j->prior_attempts + 1,
 	        .options = p->options,
-	        .arrays_sha256 = arrays_sha256,
-	        .cached = cached,
+	        .arrays_sha256 = j->arrays_sha256,
+	        .cached = j->cached,
+	        .cpu_user_s = j->cpu_user_s,
+	        .cpu_system_s = j->cpu_system_s,
+	        .peak_rss_kb = j->peak_rss_kb,
+	        .has_peak_rss = j->has_peak_rss,
 	};
 	/* The bytes that arrived, hashed on the loop as they lay in the
 	 * frame; a job read back from the store has only its parsed input. */
@@ -611,7 +616,7 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	if (!p->prov_static)
 		return NULL;
 	size = strlen(p->prov_static) + 512 +
-	       (arrays_sha256 ? strlen(arrays_sha256) + 32 : 0);
+	       (j->arrays_sha256 ? strlen(j->arrays_sha256) + 32 : 0);
 	text = malloc(size);
 	if (text && provenance_text(pv, p->prov_static, text, size) < 0) {
 		free(text);
@@ -620,63 +625,34 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	return text;
 }
 
-static void plugin_run(void *ctx, void *worker_state, struct job *j)
+int plugin_job_begin(struct plugin *p, struct job *j)
 {
-	struct plugin *p = ctx;
-	json_t *output = NULL, *msg;
-	struct provenance pv;
-	char *prov = NULL, *arrays_sha256 = NULL;
-	bool ran = false, cached = false;
 	int stop = atomic_load(&j->stop_reason);
-	int rc;
 
-	if (stop) {
-		rc = stop; /* cancelled or timed out while queued */
-	} else if (j->deadline_ns && monotonic_ns() >= j->deadline_ns) {
-		rc = JOBD_E_TIMEOUT;
-	} else if ((rc = plugin_record_start(j)) == JOBD_OK) {
-		struct timespec c0, c1;
+	(void)p;
+	if (stop)
+		return stop; /* cancelled or timed out while queued */
+	if (j->deadline_ns && monotonic_ns() >= j->deadline_ns)
+		return JOBD_E_TIMEOUT;
+	return plugin_record_start(j);
+}
 
-		char key[65];
+void plugin_job_end(struct plugin *p, struct job *j, int rc, json_t *output,
+                    bool ran, bool daemon_code)
+{
+	json_t *msg;
+	struct provenance pv;
+	char *prov = NULL;
+	int stop;
 
-		/* Hashed here, on the worker, from the bytes as received:
-		 * the plugin only ever gets them read-only. */
-		arrays_input_hashes(j->arrays, &arrays_sha256);
-		if (!j->input_sha256[0])
-			sha256_json_hex(j->input, j->input_sha256);
-		if (p->cache &&
-		    cache_key(p->sha256, p->options_sha256, j->input_sha256,
-		              arrays_sha256, key) < 0)
-			key[0] = '\0';
-		if (p->cache && key[0] &&
-		    result_cache_get(p->cache, key, &output) == 0) {
-			/* The same build, options and input ran before. */
-			cached = true;
-			rc = JOBD_OK;
-			j->finished_wall_ms = wall_ms();
-			j->cpu_seconds = 0;
-		} else {
-			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-			rc = p->desc->process(p->state, worker_state, &j->pub,
-			                      j->input, &output);
-			clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-			j->finished_wall_ms = wall_ms();
-			j->cpu_seconds =
-			        (double)(c1.tv_sec - c0.tv_sec) +
-			        (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-			/* Results with arrays are not cached (cache.h). */
-			if (rc == JOBD_OK && output && p->cache && key[0] &&
-			    !(j->arrays && j->arrays->n_out))
-				result_cache_put(p->cache, key, output);
-		}
-		prov = plugin_provenance(p, j, arrays_sha256, cached, &pv);
-		ran = true;
+	if (ran) {
+		prov = plugin_provenance(p, j, &pv);
 		if (rc == JOBD_OK && !output) {
 			rc = JOBD_E_PLUGIN_FAILED;
 			free(j->fail_msg);
 			j->fail_msg = strdup("plugin returned no output");
 		}
-		if (rc != JOBD_OK) {
+		if (rc != JOBD_OK && !daemon_code) {
 			json_decref(output);
 			output = NULL;
 			/* A plugin that stopped because of our stop signal
@@ -697,6 +673,10 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 				rc = JOBD_E_PLUGIN_FAILED;
 			}
 		}
+	}
+	if (rc != JOBD_OK) {
+		json_decref(output);
+		output = NULL;
 	}
 	j->status = rc;
 	msg = NULL;
@@ -729,7 +709,6 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 		j->provenance = provenance_json(&pv);
 	}
 	pthread_mutex_unlock(&j->lock);
-	free(arrays_sha256);
 	if (j->status != rc) {
 		/* The answer could not be sent as it was: a stored result
 		 * must say the same as the client was told. */
@@ -741,11 +720,132 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 	}
 }
 
+static double tv_seconds(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* The result cache's key for j (cache.h) into key[65], or "" for none. */
+static void plugin_cache_key(struct plugin *p, struct job *j, char key[65])
+{
+	key[0] = '\0';
+	if (!p->cache)
+		return;
+	if (!j->input_sha256[0])
+		sha256_json_hex(j->input, j->input_sha256);
+	if (cache_key(p->sha256, p->options_sha256, j->input_sha256,
+	              j->arrays_sha256, key) < 0)
+		key[0] = '\0';
+}
+
+static void plugin_run(void *ctx, void *worker_state, struct job *j)
+{
+	struct plugin *p = ctx;
+	json_t *output = NULL;
+	bool ran = false;
+	char key[65];
+	int rc = plugin_job_begin(p, j);
+
+	if (rc == JOBD_OK) {
+		/* Hashed here, on the worker, from the bytes as received:
+		 * the plugin only ever gets them read-only. */
+		arrays_input_hashes(j->arrays, &j->arrays_sha256);
+		plugin_cache_key(p, j, key);
+	}
+	if (rc == JOBD_OK && key[0] &&
+	    result_cache_get(p->cache, key, &output) == 0) {
+		/* The same build, options and input ran before. */
+		j->cached = true;
+		j->finished_wall_ms = wall_ms();
+		ran = true;
+	} else if (rc == JOBD_OK) {
+		/* One getrusage on each side gives user and system time and
+		 * their sum (cpu_seconds): as many syscalls as the thread CPU
+		 * clock took alone (docs/benchmarks.md counts them). */
+		struct rusage r0, r1;
+		bool ru = getrusage(RUSAGE_THREAD, &r0) == 0;
+
+		rc = p->desc->process(p->state, worker_state, &j->pub, j->input,
+		                      &output);
+		j->finished_wall_ms = wall_ms();
+		if (ru && getrusage(RUSAGE_THREAD, &r1) == 0) {
+			j->cpu_user_s = tv_seconds(&r1.ru_utime) -
+			                tv_seconds(&r0.ru_utime);
+			j->cpu_system_s = tv_seconds(&r1.ru_stime) -
+			                  tv_seconds(&r0.ru_stime);
+			j->cpu_seconds = j->cpu_user_s + j->cpu_system_s;
+		}
+		ran = true;
+		/* Results with arrays are not cached (cache.h). */
+		if (rc == JOBD_OK && output && key[0] &&
+		    !(j->arrays && j->arrays->n_out))
+			result_cache_put(p->cache, key, output);
+	}
+	plugin_job_end(p, j, rc, output, ran, false);
+}
+
 static const struct pool_ops plugin_pool_ops = {
         .worker_init = plugin_worker_init,
         .worker_fini = plugin_worker_fini,
         .run = plugin_run,
 };
+
+static int proc_begin(void *ctx, struct job *j)
+{
+	return plugin_job_begin(ctx, j);
+}
+
+static void proc_end(void *ctx, struct job *j, int rc, json_t *output, bool ran,
+                     bool daemon_code)
+{
+	plugin_job_end(ctx, j, rc, output, ran, daemon_code);
+}
+
+static const struct procpool_ops plugin_procpool_ops = {
+        .begin = proc_begin,
+        .end = proc_end,
+};
+
+/* Process mode: init runs in each worker, never here, so a plugin that
+ * crashes in init costs a worker, not the daemon. */
+static int plugin_start_process(struct plugin *p,
+                                const struct config_plugin *section,
+                                struct cq *done, char **why)
+{
+	struct procpool_conf pc = {
+	        .name = p->desc->name,
+	        .path = p->path,
+	        .plugin_fd = p->file->fd,
+	        .options = section->options,
+	        .flags = p->desc->flags,
+	        .workers = section->workers,
+	        .bound = section->queue_bound,
+	        .queue_delay_ms = section->queue_delay_ms,
+	        .memory_limit = section->memory_limit,
+	        .kill_grace_ms = section->kill_grace_ms,
+	        .max_crashes = section->max_crashes,
+	        .crash_window_ms = section->crash_window_ms,
+	        .max_attempts = section->max_attempts,
+	        .max_frame = atomic_load(&p->max_frame_size),
+	};
+	struct procpool *pp;
+	int rc;
+
+	rc = procpool_new(&pc, &plugin_procpool_ops, p, done, &pp, why);
+	if (rc < 0) {
+		if (!*why)
+			*why = strdup("cannot start its worker processes");
+		return rc;
+	}
+	rc = pool_new_process(pp, &p->pool);
+	if (rc < 0) {
+		procpool_free(pp);
+		*why = strdup("out of memory");
+		return rc;
+	}
+	p->process = true;
+	return 0;
+}
 
 int plugin_start(struct plugin *p, const struct config_plugin *section,
                  uint64_t target_delay_ms, struct cq *done, char **why)
@@ -758,6 +858,8 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 	p->done = done;
 	p->timeout_ms = section->timeout_ms;
 	p->max_attempts = section->max_attempts;
+	if (section->isolation == CONFIG_ISOLATION_PROCESS)
+		return plugin_start_process(p, section, done, why);
 	if (!options)
 		options = empty = json_object();
 	if (p->desc->init) {
@@ -807,6 +909,12 @@ int plugin_set_cache(struct plugin *p, const char *dir, uint64_t max_bytes,
                      char **why)
 {
 	*why = NULL;
+	if (p->process) {
+		*why = strdup("cache: not yet for plugins in worker processes "
+		              "(isolation: process); set isolation: thread to "
+		              "cache it");
+		return -ENOTSUP;
+	}
 	if (!(p->desc->flags & JOBD_PLUGIN_RETRY_SAFE)) {
 		*why = strdup_printf("cache: only a retry-safe plugin (one "
 		                     "whose result depends on its input alone) "
@@ -823,6 +931,7 @@ int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
 	p->timeout_ms = section->timeout_ms;
 	p->max_attempts = section->max_attempts;
 	pool_set_target_delay(p->pool, section->queue_delay_ms);
+
 	return pool_resize(p->pool, section->workers, section->queue_bound);
 }
 

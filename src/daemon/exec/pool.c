@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/procpool.h"
 #include "daemon/util/log.h"
 
 /* Bounds for the automatic queue size: never below a few jobs per worker
@@ -49,6 +50,7 @@ struct worker {
 };
 
 struct pool {
+	struct procpool *proc; /* set: a process pool; the rest is unused */
 	char name[64];
 	const struct pool_ops *ops;
 	void *ctx;
@@ -111,6 +113,9 @@ static uint64_t pool_retry_after_locked(const struct pool *p)
 uint64_t pool_retry_after_ms(struct pool *p)
 {
 	uint64_t ms;
+
+	if (p->proc)
+		return procpool_retry_after_ms(p->proc);
 
 	pthread_mutex_lock(&p->lock);
 	ms = pool_retry_after_locked(p);
@@ -277,10 +282,24 @@ fail:
 	return rc;
 }
 
+int pool_new_process(struct procpool *pp, struct pool **out)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->proc = pp;
+	*out = p;
+	return 0;
+}
+
 int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 {
 	uint32_t bound;
 	bool wake;
+
+	if (p->proc)
+		return procpool_submit(p->proc, j, retry_after_ms);
 
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
@@ -321,6 +340,9 @@ bool pool_unqueue(struct pool *p, struct job *j)
 {
 	bool was;
 
+	if (p->proc)
+		return procpool_unqueue(p->proc, j);
+
 	pthread_mutex_lock(&p->lock);
 	was = j->queued;
 	if (was) {
@@ -356,6 +378,9 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound)
 	struct worker **grown;
 	unsigned i, live = 0;
 	int rc;
+
+	if (p->proc)
+		return procpool_resize(p->proc, workers, bound);
 
 	pool_reap(p);
 	pthread_mutex_lock(&p->lock);
@@ -396,6 +421,9 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound)
 
 void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms)
 {
+	if (p->proc)
+		return; /* the process pool's bound is fixed or by service time
+		         */
 	pthread_mutex_lock(&p->lock);
 	p->target_delay_ns =
 	        (target_delay_ms ? target_delay_ms : 1000) * 1000000ull;
@@ -404,6 +432,11 @@ void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms)
 
 void pool_get_stats(struct pool *p, struct pool_stats *out)
 {
+	if (p->proc) {
+		procpool_get_stats(p->proc, out);
+		return;
+	}
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&p->lock);
 	out->workers = p->want_workers;
 	out->queue_bound = pool_bound_locked(p);
@@ -423,6 +456,10 @@ void pool_get_stats(struct pool *p, struct pool_stats *out)
 
 void pool_get_metrics(struct pool *p, struct pool_metrics *out)
 {
+	if (p->proc) {
+		procpool_get_metrics(p->proc, out);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	*out = p->metrics;
 	pthread_mutex_unlock(&p->lock);
@@ -431,6 +468,9 @@ void pool_get_metrics(struct pool *p, struct pool_metrics *out)
 uint32_t pool_pending(struct pool *p)
 {
 	uint32_t n;
+
+	if (p->proc)
+		return procpool_pending(p->proc);
 
 	pthread_mutex_lock(&p->lock);
 	n = p->queued + p->running;
@@ -442,6 +482,11 @@ void pool_drain_queue(struct pool *p, void (*fn)(struct job *, void *),
                       void *arg)
 {
 	struct job *list, *j;
+
+	if (p->proc) {
+		procpool_drain_queue(p->proc, fn, arg);
+		return;
+	}
 
 	pthread_mutex_lock(&p->lock);
 	list = p->head;
@@ -462,6 +507,11 @@ void pool_stop(struct pool *p)
 {
 	unsigned i;
 
+	if (p->proc) {
+		procpool_stop(p->proc);
+		return;
+	}
+
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->more);
@@ -475,6 +525,11 @@ void pool_free(struct pool *p)
 {
 	if (!p)
 		return;
+	if (p->proc) {
+		procpool_free(p->proc);
+		free(p);
+		return;
+	}
 	if (p->workers)
 		pool_stop(p);
 	free(p->workers);

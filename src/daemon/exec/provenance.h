@@ -39,6 +39,13 @@ struct provenance {
 	const char *arrays_sha256;
 	/* Answered from the result cache (cache.h): process() did not run. */
 	bool cached;
+	/* User and system CPU seconds of the job (process mode: the worker's
+	 * getrusage around process(); thread mode: RUSAGE_THREAD), and the
+	 * worker's peak RSS during the job in KiB (process mode only: a
+	 * thread has no RSS of its own; has_peak_rss false leaves it out). */
+	double cpu_user_s, cpu_system_s;
+	uint64_t peak_rss_kb;
+	bool has_peak_rss;
 };
 
 /* Options whose canonical text is longer appear in provenance only as

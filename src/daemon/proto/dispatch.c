@@ -186,6 +186,17 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		                   m->plugin);
 		return;
 	}
+	if (n_arrays && p->process) {
+		/* Not yet: the memfds are there for it (exec/arrays.h), the
+		 * worker's side is not. */
+		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
+		                   "plugin \"%s\" runs in a worker process "
+		                   "(isolation: process), which does not take "
+		                   "binary arrays yet; its config may say "
+		                   "isolation: thread",
+		                   m->plugin);
+		return;
+	}
 	if (n_arrays && m->detach) {
 		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
 		                   "detached jobs cannot carry binary arrays "
