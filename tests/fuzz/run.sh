@@ -48,7 +48,10 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/wire/message.c $top/src/auth/users.c $top/src/auth/token.c" \
 			"$top/src/auth/trusted.c"
 		;;
-	wmsg) echo "$top/src/wire/frame.c $top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c" ;;
+	wmsg)
+		echo "$top/src/wire/frame.c $top/src/wire/array.c" \
+			"$top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c"
+		;;
 	http_route)
 		echo "$top/src/daemon/net/http_route.c" \
 			"$top/src/daemon/config/config.c" \
