@@ -550,6 +550,7 @@ static void conn_close(struct conn *c, enum jobd_error code,
                        const char *message)
 {
 	struct timeval now = {0, 0}, grace = {CLOSE_GRACE_SEC, 0};
+	size_t pending;
 
 	if (c->s.closing)
 		return;
@@ -562,9 +563,12 @@ static void conn_close(struct conn *c, enum jobd_error code,
 		c->net->ops->gone(c->net->ops_arg, &c->s);
 	/* Never freed here: callers up the stack still hold c. The write
 	 * callback frees it once the error frame is out, the timer when the
-	 * grace passes (at once for a silent close). */
-	if (code == JOBD_OK ||
-	    !evbuffer_get_length(bufferevent_get_output(c->bev)))
+	 * grace passes; at once when nothing is queued, or for a silent
+	 * close of a client that reads nothing. A silent close otherwise
+	 * keeps what is queued: the error that explains it. */
+	pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (!pending ||
+	    (code == JOBD_OK && pending > c->net->limits->max_output_buffer))
 		evtimer_add(c->idle_ev, &now);
 	else
 		evtimer_add(c->idle_ev, &grace);

@@ -61,6 +61,8 @@ struct session {
 	 * none; owned by the transport, valid for the session's life. */
 	char *peer_unix_user;
 	char *peer_cert_subject;
+	/* Wrong tokens so far: the protocol layer's count. */
+	unsigned auth_failures;
 	char peer[64]; /* "host:port" or similar, for logs */
 
 	/* Calls in flight (list through job->c_prev/c_next) and requests

@@ -122,6 +122,12 @@ static void djob_on_get(struct proto *pr, struct store_req *r)
 
 	if (!s)
 		return;
+	if (r->rc == 0 && !djob_allowed(pr, s, r->has_id, r->req_id, r->rec.id,
+	                                r->rec.owner)) {
+		if (r->purpose == P_ATTACH)
+			session_wait_end(s);
+		return;
+	}
 	if (r->purpose == P_ATTACH && djob_on_get_attach(pr, s, r))
 		return; /* following the job again */
 	if (r->purpose == P_ATTACH)
