@@ -366,7 +366,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		unsigned long e;
 
 		while ((e = bufferevent_get_openssl_error(bev)))
-			ERR_error_string_n(e, err, sizeof(err));
+			if (ERR_reason_error_string(e))
+				snprintf(err, sizeof(err), "%s",
+				         ERR_reason_error_string(e));
+		if (!err[0] && !c->ready)
+			snprintf(err, sizeof(err),
+			         "the client ended it (it may not trust our "
+			         "certificate)");
 		if (err[0])
 			log_info("%s: TLS %s: %s", c->s.peer,
 			         c->ready ? "error" : "handshake failed", err);

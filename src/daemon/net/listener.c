@@ -129,7 +129,15 @@ static void tls_wait_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (b != TLS_HANDSHAKE_BYTE) {
+		char sink[4096];
+		int i;
+
 		log_info("%s: plaintext on a TLS port; closing", w->addr);
+		/* Read what it sent: closing with unread bytes would reset
+		 * the connection and lose the answer that explains. */
+		for (i = 0; i < 16; i++)
+			if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+				break;
 		refuse(fd, JOBD_E_BAD_FRAME,
 		       "this port speaks TLS: connect with tls://HOST:PORT "
 		       "(jobctl, libjobd-client) or through a TLS library");
