@@ -205,7 +205,8 @@ START_TEST(test_scalar_lists)
 	ck_assert_uint_eq(c->n_plugin_dirs, 0);
 	config_free(c);
 
-	c = ok("listen:\n  - 0.0.0.0:65535\n  - '[2001:db8::1]:1'\n");
+	c = ok("listen:\n  - 0.0.0.0:65535\n  - '[2001:db8::1]:1'\n"
+	       "allow_unauthenticated: true\n");
 	ck_assert_uint_eq(c->n_listen, 2);
 	config_free(c);
 }
@@ -241,11 +242,86 @@ START_TEST(test_listen_errors)
 	      "t.yaml:3:5: listen[1]: \"a:1\" is listed twice");
 	fails("listen:\n  - [a:1]\n",
 	      "t.yaml:2:5: listen[0]: expected a scalar, got a sequence");
-	fails("listen: {a: 1}\n",
-	      "t.yaml:1:9: listen: expected a list of strings, got a mapping");
+	/* One mapping is one listener entry. */
+	fails("listen: {a: 1}\n", "t.yaml:1:10: listen.a: unknown key");
 	fails("listen: [~]\n", "t.yaml:1:10: listen[0]: missing value");
 	fails("plugin_dirs: [\"\"]\n",
 	      "t.yaml:1:15: plugin_dirs[0]: empty path");
+}
+END_TEST
+
+/* Listeners with TLS or a Unix socket; auth; the open-listener rule. */
+START_TEST(test_access)
+{
+	struct config *c;
+
+	c = ok("listen:\n"
+	       "  - \"127.0.0.1:1\"\n"
+	       "  - unix:/run/jobd/jobd.sock\n"
+	       "  - {address: \"0.0.0.0:7879\", tls: {cert: /c.pem, key: "
+	       "/k.pem, client_ca: /ca.pem}}\n"
+	       "  - {address: \"[::1]:2\", tls: {cert: /c.pem, key: /k.pem}}\n"
+	       "auth: {users_file: /etc/jobd/users.yaml}\n");
+	ck_assert_uint_eq(c->n_listen, 4);
+	ck_assert_str_eq(c->listen[1], "unix:/run/jobd/jobd.sock");
+	ck_assert_ptr_null(c->listen_opts[0].tls);
+	ck_assert_ptr_null(c->listen_opts[1].tls);
+	ck_assert_str_eq(c->listen[2], "0.0.0.0:7879");
+	ck_assert_str_eq(c->listen_opts[2].tls->cert, "/c.pem");
+	ck_assert_str_eq(c->listen_opts[2].tls->key, "/k.pem");
+	ck_assert_str_eq(c->listen_opts[2].tls->client_ca, "/ca.pem");
+	ck_assert_ptr_null(c->listen_opts[3].tls->client_ca);
+	ck_assert_uint_eq(c->listen_opts[2].line, 4);
+	ck_assert_str_eq(c->users_file, "/etc/jobd/users.yaml");
+	ck_assert(!c->allow_unauthenticated);
+	config_free(c);
+
+	c = ok("listen: [\"0.0.0.0:1\"]\nallow_unauthenticated: true\n");
+	ck_assert(c->allow_unauthenticated);
+	config_free(c);
+	/* Loopback, localhost and Unix sockets need nothing. */
+	c = ok("listen: [\"127.1.2.3:1\", \"[::1]:1\", \"localhost:1\", "
+	       "\"unix:/s\"]\n");
+	config_free(c);
+	ck_assert(config_address_is_local("127.0.0.1:7878"));
+	ck_assert(!config_address_is_local("128.0.0.1:7878"));
+	ck_assert(!config_address_is_local("[::]:1"));
+	ck_assert(!config_address_is_local("lab.example:1"));
+
+	fails("listen:\n  - \"127.0.0.1:1\"\n  - \"0.0.0.0:7878\"\n",
+	      "t.yaml:3:5: listen[1]: \"0.0.0.0:7878\" can be reached from "
+	      "other machines, and there is no auth section: anyone who "
+	      "reaches it could run any plugin and read or cancel every job. "
+	      "Add auth: {users_file: ...} (docs/security.md), listen on a "
+	      "loopback address, or say allow_unauthenticated: true");
+	fails("listen: [{address: \"[::]:1\", tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:10: listen[0]: \"[::]:1\" can be reached from other "
+	      "machines, and there is no auth section: anyone who reaches it "
+	      "could run any plugin and read or cancel every job. Add auth: "
+	      "{users_file: ...} (docs/security.md), listen on a loopback "
+	      "address, or say allow_unauthenticated: true");
+	fails("listen: [{address: \"127.0.0.1:1\", tls: {cert: /c}}]\n",
+	      "t.yaml:1:40: listen[0].tls: a TLS listener needs cert and key");
+	fails("listen: [{tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:10: listen[0]: a listener needs an address");
+	fails("listen: [{address: \"127.0.0.1:1\", tls: {cert: /c, key: /k, "
+	      "ca: /x}}]\n",
+	      "t.yaml:1:60: listen[0].tls.ca: unknown key");
+	fails("listen: [{address: \"unix:/s\", tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:36: listen[0]: TLS is for TCP listeners; a Unix "
+	      "socket names its peer itself");
+	fails("listen: [unix:run/jobd.sock]\n",
+	      "t.yaml:1:10: listen[0]: \"unix:run/jobd.sock\": a Unix socket "
+	      "needs an absolute path, as in unix:/run/jobd/jobd.sock");
+	fails("listen: [{address: \"a:99999\"}]\n",
+	      "t.yaml:1:20: listen[0].address: \"a:99999\": bad port "
+	      "(0..65535)");
+	fails("auth: {}\n", "t.yaml:1:7: auth: auth needs users_file (the "
+	                    "users and their hashed tokens, docs/security.md)");
+	fails("auth: {users: /x}\n", "t.yaml:1:8: auth.users: unknown key");
+	fails("allow_unauthenticated: yes\n",
+	      "t.yaml:1:24: allow_unauthenticated: expected true or false, "
+	      "got \"yes\"");
 }
 END_TEST
 
@@ -770,6 +846,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_scalar_lists);
 	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_access);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_ranges);
