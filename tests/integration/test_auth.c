@@ -318,6 +318,7 @@ START_TEST(test_private_jobs)
 	m = send_recv(fa, text);
 	ck_assert_str_eq(str(m, "type"), "status");
 	ck_assert_str_eq(str(m, "state"), "running");
+	ck_assert_ptr_null(json_object_get(m, "user")); /* admins only */
 	json_decref(m);
 	m = send_recv(fa, "{\"type\":\"jobs\",\"id\":41}");
 	ck_assert_int_eq(json_array_size(json_object_get(m, "jobs")), 2);

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +429,30 @@ static int listener_bind(struct net *n, const char *addr,
 	return rc;
 }
 
+/* A socket from systemd: the config's listen: rule (config/access.c)
+ * applies to it too, checked on the address it is bound to. */
+static bool socket_is_local(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+		        24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		        &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
 int listeners_open(struct net *n, const struct config *cfg,
                    const char *config_path)
 {
@@ -451,6 +477,21 @@ int listeners_open(struct net *n, const struct config *cfg,
 			return -EINVAL;
 		}
 		snprintf(name, sizeof(name), "fd:%d", fd);
+		if (!cfg->users_file && !cfg->allow_unauthenticated &&
+		    !socket_is_local(fd)) {
+			log_error(
+			        "socket activation: %s is bound to an address "
+			        "other machines can reach, and %s has no auth "
+			        "section: anyone who reaches it could run any "
+			        "plugin and read or cancel every job. Add "
+			        "auth: "
+			        "{users_file: ...} (docs/security.md), bind "
+			        "the "
+			        "socket to loopback, or say "
+			        "allow_unauthenticated: true",
+			        name, config_path);
+			return -EACCES;
+		}
 		rc = listener_add(n, fd, name, true, true, NULL, NULL);
 		if (rc < 0)
 			return rc;

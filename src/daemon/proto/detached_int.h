@@ -137,6 +137,10 @@ struct err_arg {
 bool djob_allowed(struct proto *pr, struct session *s, bool has_id, int64_t id,
                   const char *job, const char *owner);
 
+/* o (a job as `status` or `jobs` shows it) for s: "user" only for
+ * admins (docs/protocol.md §12). Returns o. */
+json_t *djob_for(const struct proto *pr, const struct session *s, json_t *o);
+
 /* Removes j from the recovery backlog; true if it was there. */
 bool djob_backlog_take(struct detached *d, struct job *j);
 /* Sets id on o when has_id. */

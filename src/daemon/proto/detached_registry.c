@@ -62,6 +62,13 @@ bool djob_allowed(struct proto *pr, struct session *s, bool has_id, int64_t id,
 	return false;
 }
 
+json_t *djob_for(const struct proto *pr, const struct session *s, json_t *o)
+{
+	if (o && !(pr->auth.users && auth_is_admin(pr, s)))
+		json_object_del(o, "user");
+	return o;
+}
+
 struct djob *djob_add(struct detached *d, const char *id, const char *plugin,
                       int64_t created_ms, const char *owner)
 {

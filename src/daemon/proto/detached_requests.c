@@ -200,7 +200,8 @@ static void djob_read(struct proto *pr, struct session *s, struct msg *m,
 	if (!djob_allowed(pr, s, m->has_id, m->id, m->job, x->owner))
 		return;
 	djob_live_rec(x, &r);
-	session_send_msg(s, djob_status_msg(m->has_id, m->id, &r, x));
+	session_send_msg(
+	        s, djob_for(pr, s, djob_status_msg(m->has_id, m->id, &r, x)));
 }
 
 void detached_status(struct proto *pr, struct session *s, struct msg *m)
@@ -346,11 +347,12 @@ void detached_cancel(struct proto *pr, struct session *s, struct msg *m)
 		r.finished_ms = wall_ms();
 		r.code = (char *)msg_error_name(JOBD_E_CANCELLED);
 		r.message = (char *)"cancelled before it started";
-		session_send_msg(s,
-		                 djob_status_msg(m->has_id, m->id, &r, NULL));
+		session_send_msg(s, djob_for(pr, s,
+		                             djob_status_msg(m->has_id, m->id,
+		                                             &r, NULL)));
 		return;
 	}
-	o = djob_status_msg(m->has_id, m->id, &r, x);
+	o = djob_for(pr, s, djob_status_msg(m->has_id, m->id, &r, x));
 	if (o)
 		json_object_set_new(o, "cancel_requested", json_true());
 	session_send_msg(s, o);
