@@ -192,9 +192,11 @@ static void conn_process_input(struct conn *c)
 			c->seen_bytes = true;
 			/* A TLS client on a plain port: its ClientHello would
 			 * read as a frame of hundreds of MiB. Say so in the
-			 * log and close; the client sees its handshake fail
-			 * at once instead of waiting. (Only when no frame
-			 * that long is allowed, so nothing valid is lost.) */
+			 * log and in a plain error frame, and close: the
+			 * client's handshake fails at once on bytes that are
+			 * no TLS record ("wrong version number"), which
+			 * libjobd-client explains. (Only when no frame that
+			 * long is allowed, so nothing valid is lost.) */
 			if (!c->tls &&
 			    *(const unsigned char *)v.iov_base ==
 			            TLS_HANDSHAKE_BYTE &&
@@ -204,7 +206,9 @@ static void conn_process_input(struct conn *c)
 				         "port; closing (use a listener with "
 				         "tls:)",
 				         c->s.peer);
-				conn_close(c, JOBD_OK, NULL);
+				conn_close(c, JOBD_E_BAD_FRAME,
+				           "this port speaks plain jobd "
+				           "frames, not TLS");
 				return;
 			}
 		}

@@ -60,6 +60,12 @@ static struct session_user *identity_of(struct proto *pr,
 
 static void revoke_session(struct session *s, void *arg)
 {
+	const struct users *users = arg;
+
+	if (!users) {
+		s->user = NULL; /* no auth any more: nobody is anybody */
+		return;
+	}
 	if (!s->user || s->user->e)
 		return;
 	log_notice("%s: user %s revoked; closing", s->peer, s->user->name);
@@ -106,7 +112,7 @@ void auth_set_users(struct proto *pr, struct users *users)
 	}
 	pr->auth.users = users;
 	if (pr->net)
-		session_foreach(&pr->net->sessions, revoke_session, NULL);
+		session_foreach(&pr->net->sessions, revoke_session, users);
 	users_free(old);
 }
 
