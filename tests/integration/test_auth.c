@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -483,6 +484,71 @@ START_TEST(test_open_refused)
 }
 END_TEST
 
+/* A socket from systemd is held to the same rule, on the address it is
+ * bound to: here 0.0.0.0, with no auth. */
+START_TEST(test_activated_open_refused)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char cfg[256], logp[256], yaml[512], *log = NULL;
+	int lfd, st = -1, i, logfd;
+	size_t n = 0;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(cfg, sizeof(cfg), "%s/act.yaml", dir);
+	snprintf(logp, sizeof(logp), "%s/act.log", dir);
+	snprintf(yaml, sizeof(yaml), "plugin_dirs: []\nstate_dir: %s/state\n",
+	         dir);
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(yaml, f);
+	fclose(f);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char pidbuf[32];
+
+		logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(logfd, STDERR_FILENO);
+		if (lfd != 3) {
+			dup2(lfd, 3);
+			close(lfd);
+		}
+		snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_PID", pidbuf, 1);
+		unsetenv("NOTIFY_SOCKET");
+		execl(getenv("JOBD_BIN"), "jobd", "-c", cfg, (char *)NULL);
+		_exit(127);
+	}
+	close(lfd);
+	for (i = 0; i < 200; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(50 * 1000);
+	}
+	if (i == 200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ck_abort_msg("jobd served an open socket without auth");
+	}
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 1);
+	f = fopen(logp, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(getdelim(&log, &n, '\0', f), 0);
+	fclose(f);
+	ck_assert_msg(strstr(log, "socket activation: fd:3 is bound to an "
+	                          "address other machines can reach"),
+	              "%s", log);
+	free(log);
+}
+END_TEST
+
 /* ---- TLS ------------------------------------------------------------------
  */
 
@@ -795,6 +861,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_revoke);
 	tcase_add_test(tc, test_peercred);
 	tcase_add_test(tc, test_open_refused);
+	tcase_add_test(tc, test_activated_open_refused);
 	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_fair_share);
 	tcase_add_test(tc, test_caps);
