@@ -40,7 +40,8 @@ struct session_ops {
 	void (*load_changed)(struct session *s);
 	/* Frames longer than max are refused from their length prefix
 	 * (too_large, closes); 0 restores limits.max_frame_size. The
-	 * protocol caps an unauthenticated session this way. */
+	 * protocol caps an unauthenticated session this way. May be NULL
+	 * for a transport that bounds its requests otherwise. */
 	void (*set_frame_cap)(struct session *s, uint32_t max);
 	/* Frees at once, unsent output and all (daemon exit). */
 	void (*destroy)(struct session *s);
@@ -112,9 +113,12 @@ void session_send_msg(struct session *s, json_t *msg);
 void session_send_error(struct session *s, bool has_id, int64_t id,
                         enum jobd_error code, const char *fmt, ...)
         JOBD_PRINTF(5, 6);
+/* A transport without frames of its own (an HTTP request) leaves
+ * set_frame_cap NULL. */
 static inline void session_set_frame_cap(struct session *s, uint32_t max)
 {
-	s->ops->set_frame_cap(s, max);
+	if (s->ops->set_frame_cap)
+		s->ops->set_frame_cap(s, max);
 }
 static inline void session_close(struct session *s, enum jobd_error code,
                                  const char *message)
