@@ -806,6 +806,8 @@ START_TEST(test_installed_config)
 	/* Every value written there is the default. */
 	free(c->listen[0]);
 	free(c->listen[1]);
+	free(c->listen_opts[0].address);
+	free(c->listen_opts[1].address);
 	c->n_listen = 0;
 	free(c->plugin_dirs[0]);
 	free(c->plugin_dirs[1]);
