@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <jobd/client.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -355,6 +357,89 @@ START_TEST(test_private_jobs)
 	harness_stop(&p, 0, 10000);
 	free(alice);
 	free(bob);
+	free(admin);
+}
+END_TEST
+
+/* A job store from before users (schema 1): it gains the owner column,
+ * and its jobs, owned by nobody, are the admins' to see. */
+START_TEST(test_store_from_before_users)
+{
+	static const char v1[] =
+	        "CREATE TABLE jobs (id TEXT PRIMARY KEY NOT NULL, plugin TEXT "
+	        "NOT NULL, input TEXT NOT NULL, timeout_ms INTEGER NOT NULL "
+	        "DEFAULT 0, state TEXT NOT NULL CHECK (state IN ('queued', "
+	        "'running', 'done', 'failed', 'cancelled', 'interrupted')), "
+	        "attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT "
+	        "NULL, started_ms INTEGER, finished_ms INTEGER, code TEXT, "
+	        "message TEXT, output TEXT, provenance TEXT, size INTEGER NOT "
+	        "NULL DEFAULT 0, CHECK ((finished_ms IS NULL) = (state IN "
+	        "('queued', 'running'))));"
+	        "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value);"
+	        "INSERT INTO jobs VALUES ('00000000000000aa', 'echo', '{}', 0, "
+	        "'done', 1, 1000, 1000, 1001, NULL, NULL, '{\"old\":1}', NULL, "
+	        "10);"
+	        "PRAGMA user_version=1;";
+	struct jobd_proc p;
+	struct harness_opts o = {0};
+	char *alice = user_cmd("add alice --plugins echo");
+	char *admin = user_cmd("add boss --admin --plugins '*'");
+	char state[128], db[160], yaml[300];
+	sqlite3 *sq;
+	json_t *m;
+	int fa, fx;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	ck_assert_int_eq(mkdir(state, 0700), 0);
+	snprintf(db, sizeof(db), "%s/jobs.db", state);
+	ck_assert_int_eq(sqlite3_open(db, &sq), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(sq, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(sq);
+	snprintf(yaml, sizeof(yaml), "auth: {users_file: \"%s\"}\n",
+	         users_path);
+	o.yaml = yaml;
+	o.state_dir = state;
+	ck_assert_int_eq(harness_start(&p, &o), 0);
+	fa = login(&p, alice, "alice");
+	fx = login(&p, admin, "boss");
+	expect_error(send_recv(fa, "{\"type\":\"result\",\"id\":1,"
+	                           "\"job\":\"00000000000000aa\"}"),
+	             "forbidden");
+	m = send_recv(fa, "{\"type\":\"jobs\",\"id\":2}");
+	ck_assert_int_eq(json_array_size(json_object_get(m, "jobs")), 0);
+	json_decref(m);
+	m = send_recv(fx, "{\"type\":\"result\",\"id\":3,"
+	                  "\"job\":\"00000000000000aa\"}");
+	ck_assert_str_eq(str(m, "type"), "result");
+	json_decref(m);
+	/* New jobs are stored with their owner. */
+	m = send_recv(fa, "{\"type\":\"call\",\"id\":4,\"plugin\":\"echo\","
+	                  "\"input\":{},\"detach\":true}");
+	ck_assert_str_eq(str(m, "type"), "accepted");
+	json_decref(m);
+	m = send_recv(fa, "{\"type\":\"jobs\",\"id\":5}");
+	ck_assert_int_eq(json_array_size(json_object_get(m, "jobs")), 1);
+	json_decref(m);
+	close(fa);
+	close(fx);
+	harness_stop(&p, 0, 10000);
+	ck_assert_int_eq(sqlite3_open(db, &sq), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(
+		        sqlite3_prepare_v2(
+		                sq,
+		                "SELECT count(*) FROM jobs WHERE owner "
+		                "= 'alice'",
+		                -1, &st, NULL),
+		        SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(sq);
+	free(alice);
 	free(admin);
 }
 END_TEST
@@ -858,6 +943,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_wrong_token);
 	tcase_add_test(tc, test_forbidden_plugin);
 	tcase_add_test(tc, test_private_jobs);
+	tcase_add_test(tc, test_store_from_before_users);
 	tcase_add_test(tc, test_revoke);
 	tcase_add_test(tc, test_peercred);
 	tcase_add_test(tc, test_open_refused);
