@@ -266,25 +266,6 @@ int config_read_auth(struct reader *r, struct config *c)
 	return 0;
 }
 
-int config_read_bool(struct reader *r, bool *out)
-{
-	const char *s;
-	int rc = reader_want_scalar(r, &s);
-
-	if (rc < 0)
-		return rc;
-	if (!strcmp(s, "true")) {
-		*out = true;
-		return 0;
-	}
-	if (!strcmp(s, "false")) {
-		*out = false;
-		return 0;
-	}
-	return reader_fail(r, &r->ev.start_mark,
-	                   "expected true or false, got \"%s\"", s);
-}
-
 bool config_address_is_local(const char *address)
 {
 	char host[256];

@@ -19,9 +19,6 @@ int config_read_listen(struct reader *r, struct config *c, check_fn check);
 /* auth: {users_file: PATH}. */
 int config_read_auth(struct reader *r, struct config *c);
 
-/* true / false. */
-int config_read_bool(struct reader *r, bool *out);
-
 /* Frees what l owns. */
 void config_listen_fini(struct config_listen *l);
 
