@@ -323,5 +323,22 @@ int config_check_access(const struct config *c, const char *name, char **error)
 			*error = NULL;
 		return -EINVAL;
 	}
+	/* The HTTP front end answers the same requests (docs/http.md). */
+	for (i = 0; i < c->http.n_listen; i++) {
+		if (config_address_is_local(c->http.listen[i]))
+			continue;
+		if (error &&
+		    asprintf(error,
+		             "%s: http.listen[%zu]: \"%s\" can be reached "
+		             "from other machines, and there is no auth "
+		             "section: anyone who reaches it could run any "
+		             "plugin and read or cancel every job. Add auth: "
+		             "{users_file: ...} (docs/security.md), listen on "
+		             "a loopback address, or say "
+		             "allow_unauthenticated: true",
+		             name, i, c->http.listen[i]) < 0)
+			*error = NULL;
+		return -EINVAL;
+	}
 	return 0;
 }

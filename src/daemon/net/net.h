@@ -21,6 +21,7 @@ struct event;
 struct timeval;
 struct listener;
 struct tls_wait;
+struct http_server;
 struct msg;
 
 /* What the layer above does with what arrives. arg is the one given to
@@ -55,8 +56,9 @@ struct net {
 	struct listener *listeners; /* list */
 	struct tls_wait *tls_waits; /* TLS clients not yet sending */
 	uint32_t n_tls_waits;
-	bool accept_paused; /* out of fds or at max_connections */
-	bool refusing;      /* shutting down: new clients refused */
+	struct http_server *http; /* the HTTP front end, or NULL */
+	bool accept_paused;       /* out of fds or at max_connections */
+	bool refusing;            /* shutting down: new clients refused */
 	struct event *accept_retry_ev;
 	int reserve_fd; /* kept open so EMFILE can still refuse cleanly */
 
