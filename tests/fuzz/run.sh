@@ -35,7 +35,8 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	message) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
 	array) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
 	config)
-		echo "$top/src/daemon/config/config.c" \
+		echo "$top/src/daemon/config/access.c" \
+			"$top/src/daemon/config/config.c" \
 			"$top/src/daemon/config/reader.c" \
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \

@@ -75,7 +75,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 
 	if (!f)
 		return -1;
-	if (o->bind_from_config)
+	if (o->bind_from_config && o->listen_extra)
+		fprintf(f, "listen:\n  - \"127.0.0.1:%u\"\n%s\n", p->port,
+		        o->listen_extra);
+	else if (o->bind_from_config)
 		fprintf(f, "listen: [\"127.0.0.1:%u\"]\n", p->port);
 	fprintf(f, "plugin_dirs:\n");
 	if (o->plugin_dirs[0]) {

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "auth/trusted.h"
+#include "daemon/config/access.h"
 #include "daemon/config/reader.h"
 #include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
@@ -478,11 +479,18 @@ static int http_pair(struct reader *r, const char *key,
 }
 
 static const char *const top_keys[] = {
-        "listen",    "plugin_dirs",
-        "state_dir", "log_level",
-        "limits",    "http",
-        "plugins",   "store",
-        "isolation", "plugin_strict_modes",
+        "listen",
+        "plugin_dirs",
+        "state_dir",
+        "log_level",
+        "limits",
+        "http",
+        "plugins",
+        "store",
+        "isolation",
+        "plugin_strict_modes",
+        "auth",
+        "allow_unauthenticated",
         NULL,
 };
 
@@ -517,8 +525,11 @@ static int top_pair(struct reader *r, const char *key,
 	int rc, level;
 
 	if (strcmp(key, "listen") == 0)
-		return reader_string_list(r, &c->listen, &c->n_listen,
-		                          check_listen);
+		return config_read_listen(r, c, check_listen);
+	if (strcmp(key, "auth") == 0)
+		return config_read_auth(r, c);
+	if (strcmp(key, "allow_unauthenticated") == 0)
+		return read_bool(r, &c->allow_unauthenticated);
 	if (strcmp(key, "plugin_dirs") == 0)
 		return reader_string_list(r, &c->plugin_dirs, &c->n_plugin_dirs,
 		                          check_nonempty);
@@ -662,9 +673,14 @@ void config_fini(struct config *c)
 	if (!c)
 		return;
 	free(c->path);
-	for (i = 0; i < c->n_listen; i++)
+	for (i = 0; i < c->n_listen; i++) {
 		free(c->listen[i]);
+		if (c->listen_opts)
+			config_listen_fini(&c->listen_opts[i]);
+	}
 	free(c->listen);
+	free(c->listen_opts);
+	free(c->users_file);
 	for (i = 0; i < c->n_plugin_dirs; i++)
 		free(c->plugin_dirs[i]);
 	free(c->plugin_dirs);
@@ -716,6 +732,11 @@ int config_parse(const char *text, size_t len, const char *name,
 	}
 	yaml_parser_set_input_string(&r.yp, (const unsigned char *)text, len);
 	rc = read_stream(&r, c);
+	if (rc == 0) {
+		rc = config_check_access(c, r.name, &r.error);
+		if (rc < 0 && !r.error)
+			rc = -ENOMEM;
+	}
 	if (r.have_ev)
 		yaml_event_delete(&r.ev);
 	yaml_parser_delete(&r.yp);

@@ -70,6 +70,22 @@ struct config_limits {
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
+/* A TLS listener's files (docs/security.md). Paths, read when the listener
+ * opens and again on SIGHUP; the key through the trusted-file check. */
+struct config_tls {
+	char *cert;      /* PEM chain */
+	char *key;       /* PEM private key */
+	char *client_ca; /* or NULL: with it, a client certificate signed by
+	                    this CA is required (mutual TLS) */
+};
+
+/* One `listen:` entry. */
+struct config_listen {
+	char *address;          /* the same string as listen[i] */
+	struct config_tls *tls; /* NULL: plain */
+	unsigned line, column;  /* where it is in the file, for messages */
+};
+
 /* The HTTP front end (docs/http.md); n_listen 0: none. */
 struct config_http {
 	char **listen; /* same forms as the top-level listen: */
@@ -99,8 +115,14 @@ struct config_store {
 
 struct config {
 	char *path;    /* file it came from, for messages */
-	char **listen; /* "host:port" / "[v6]:port", n_listen entries */
+	char **listen; /* "host:port" / "[v6]:port" / "unix:/path" */
 	size_t n_listen;
+	struct config_listen *listen_opts; /* n_listen entries, same order */
+	/* auth.users_file, or NULL: no users, every connection may do
+	 * everything (then only loopback listeners, unless
+	 * allow_unauthenticated). */
+	char *users_file;
+	bool allow_unauthenticated;
 	char **plugin_dirs;
 	size_t n_plugin_dirs;
 	char *state_dir; /* default /var/lib/jobd */
@@ -157,6 +179,10 @@ int config_parse_duration(const char *s, uint64_t *ms);
 
 /* Parses "16MiB", "64KiB", "1GiB", "512", "10kB", "2MB" into bytes. */
 int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Is address ("host:port", "[v6]:port", "unix:/path") reachable only from
+ * this machine? Loopback addresses, "localhost" and Unix sockets are. */
+bool config_address_is_local(const char *address);
 
 /* "sqlite" or "postgresql". */
 const char *config_store_backend_name(int backend);

@@ -26,6 +26,8 @@
 struct job_arrays;
 struct plugin;
 struct session;
+struct job_user;
+struct fairq_lane;
 struct event;
 
 struct job {
@@ -70,6 +72,12 @@ struct job {
 	/* Pool queue links, under the pool's lock. */
 	struct job *q_prev, *q_next;
 	bool queued;
+	/* Fair share (fairq.h): whose job it is (NULL on a server without
+	 * users; set by the loop before submit), its lane while it waits,
+	 * and whether it counts in user->running. */
+	struct job_user *user;
+	struct fairq_lane *lane;
+	bool counted_running;
 
 	/* Written by the worker, read by the loop after CQ_JOB_DONE. */
 	int status;     /* JOBD_OK or a jobd_error */

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/procpool.h"
 #include "daemon/util/log.h"
 
@@ -24,6 +26,9 @@
  * fast plugin) at most doubles the estimate instead of shrinking the bound
  * a hundredfold; a real slowdown is still followed within ~15 jobs. */
 #define EWMA_OUTLIER 8u
+/* A worker that finds only jobs of users at their max_running looks
+ * again this often: a job of theirs may end in another plugin's pool. */
+#define CAPPED_RECHECK_NS (20 * 1000000L)
 
 const double pool_hist_bounds_s[POOL_HIST_BUCKETS] = {
         0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600,
@@ -58,7 +63,7 @@ struct pool {
 
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* a job was queued, or stopping */
-	struct job *head, *tail;
+	struct fairq q;      /* users take turns (fairq.h) */
 	uint32_t queued;
 	uint32_t running;
 	uint32_t sleeping;    /* workers in pthread_cond_wait */
@@ -125,17 +130,44 @@ uint64_t pool_retry_after_ms(struct pool *p)
 
 static void queue_remove_locked(struct pool *p, struct job *j)
 {
-	if (j->q_prev)
-		j->q_prev->q_next = j->q_next;
-	else
-		p->head = j->q_next;
-	if (j->q_next)
-		j->q_next->q_prev = j->q_prev;
-	else
-		p->tail = j->q_prev;
-	j->q_prev = j->q_next = NULL;
+	fairq_remove(&p->q, j);
 	j->queued = false;
 	p->queued--;
+}
+
+/* Waits for a job to start, or for stopping or retiring. NULL: leave. */
+static struct job *worker_next_locked(struct pool *p, struct worker *w)
+{
+	struct timespec until;
+	struct job *j;
+
+	while (!w->retire) {
+		j = fairq_pop(&p->q);
+		if (j) {
+			j->queued = false;
+			p->queued--;
+			return j;
+		}
+		if (p->stopping && !p->queued)
+			return NULL;
+		p->sleeping++;
+		if (p->queued) {
+			/* Jobs wait, but their users are at max_running. */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += CAPPED_RECHECK_NS;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&p->more, &p->lock, &until);
+		} else {
+			pthread_cond_wait(&p->more, &p->lock);
+		}
+		p->sleeping--;
+		if (p->wakes_due)
+			p->wakes_due--;
+	}
+	return NULL;
 }
 
 static void outcome_add_locked(struct pool *p, int code)
@@ -163,17 +195,9 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->head && !p->stopping && !w->retire) {
-			p->sleeping++;
-			pthread_cond_wait(&p->more, &p->lock);
-			p->sleeping--;
-			if (p->wakes_due)
-				p->wakes_due--;
-		}
-		if (w->retire || (!p->head && p->stopping))
+		j = worker_next_locked(p, w);
+		if (!j)
 			break;
-		j = p->head;
-		queue_remove_locked(p, j);
 		p->running++;
 		pthread_mutex_unlock(&p->lock);
 
@@ -205,6 +229,7 @@ static void *worker_main(void *arg)
 		                : (took ? took : 1);
 		/* Hand back outside the lock: cq_push may write the eventfd. */
 		pthread_mutex_unlock(&p->lock);
+		fairq_done(j); /* before the loop may free j */
 		cq_push(p->done, &j->done);
 		pthread_mutex_lock(&p->lock);
 	}
@@ -315,13 +340,10 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 		pthread_mutex_unlock(&p->lock);
 		return -EBUSY;
 	}
-	j->q_next = NULL;
-	j->q_prev = p->tail;
-	if (p->tail)
-		p->tail->q_next = j;
-	else
-		p->head = j;
-	p->tail = j;
+	if (fairq_push(&p->q, j) < 0) {
+		pthread_mutex_unlock(&p->lock);
+		return -ENOMEM;
+	}
 	j->queued = true;
 	p->queued++;
 	/* Wake one sleeper per job not already covered by a wake on its
@@ -489,10 +511,9 @@ void pool_drain_queue(struct pool *p, void (*fn)(struct job *, void *),
 	}
 
 	pthread_mutex_lock(&p->lock);
-	list = p->head;
+	list = fairq_take_all(&p->q);
 	for (j = list; j; j = j->q_next)
 		j->queued = false;
-	p->head = p->tail = NULL;
 	p->queued = 0;
 	pthread_mutex_unlock(&p->lock);
 	while (list) {
@@ -533,6 +554,7 @@ void pool_free(struct pool *p)
 	if (p->workers)
 		pool_stop(p);
 	free(p->workers);
+	fairq_fini(&p->q);
 	pthread_cond_destroy(&p->more);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

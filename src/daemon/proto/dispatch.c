@@ -10,6 +10,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/exec/arrays.h"
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/job.h"
 #include "daemon/exec/provenance.h"
 #include "daemon/exec/plugin.h"
@@ -39,6 +40,8 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		                     : PROTOCOL_VERSION);
 		return;
 	}
+	if (!auth_hello(pr, s, m))
+		return;
 	/* Version 2 (arrays) only once asked for: a client that says
 	 * nothing or 1 sees no change. The answer is final: a later hello
 	 * cannot take arrays back from a decoder that accepts them. */
@@ -49,8 +52,11 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		s->version = m->version < top ? (int)m->version : top;
 		s->max_array_bytes = pr->cfg->limits.max_array_bytes;
 	}
+	/* Before authentication the small cap is what holds. */
 	reply = msg_hello_server("jobd " JOBD_VERSION,
-	                         pr->cfg->limits.max_frame_size);
+	                         auth_pending(pr, s)
+	                                 ? PROTOCOL_PREAUTH_MAX_FRAME
+	                                 : pr->cfg->limits.max_frame_size);
 	if (!reply)
 		return;
 	json_object_set_new(reply, "version", json_integer(s->version));
@@ -58,6 +64,8 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		json_object_set_new(
 		        reply, "max_array_bytes",
 		        json_integer((json_int_t)s->max_array_bytes));
+	if (auth_owner(s))
+		json_object_set_new(reply, "user", json_string(auth_owner(s)));
 	if (m->has_id)
 		json_object_set_new(reply, "id", json_integer(m->id));
 	session_send_msg(s, reply);
@@ -141,6 +149,23 @@ static void dispatch_hash_input(struct job *j, const struct msg *m)
 		sha256_hex(m->body + off, n, j->input_sha256);
 }
 
+/* A user's max_queued: calls of theirs waiting in any queue. */
+static bool admit_user(struct proto *pr, struct session *s, struct msg *m,
+                       struct plugin *p)
+{
+	struct job_user *u = s->user ? s->user->ju : NULL;
+	unsigned max = u ? atomic_load(&u->max_queued) : 0;
+	unsigned queued = u ? atomic_load(&u->queued) : 0;
+	char why[200];
+
+	if (!max || queued < max)
+		return true;
+	snprintf(why, sizeof(why), "you have %u calls waiting, your max_queued",
+	         queued);
+	send_busy(s, m->id, pool_retry_after_ms(p->pool), why);
+	return false;
+}
+
 static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 {
 	struct jobd_array arrays[JOBD_ARRAYS_MAX];
@@ -157,6 +182,8 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		                   "jobd is shutting down; no new calls");
 		return;
 	}
+	if (!auth_may_call(pr, s, true, m->id, m->plugin))
+		return;
 	p = registry_find(pr->plugins, m->plugin);
 	if (!p) {
 		names = registry_names(pr->plugins);
@@ -204,7 +231,7 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		return;
 	}
 	size = m->size + s->in_data_len;
-	if (!admit_input(pr, s, m, p, size))
+	if (!admit_user(pr, s, m, p) || !admit_input(pr, s, m, p, size))
 		return;
 	j = job_new(p, json_incref(m->input));
 	if (j && n_arrays) {
@@ -232,6 +259,7 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 	}
 	j->req_id = m->id;
 	j->owner = s;
+	j->user = s->user ? s->user->ju : NULL;
 	j->loop_ctx = pr;
 	j->version = s->version;
 	j->input_bytes = size;
@@ -313,6 +341,11 @@ static void dispatch_cancel(struct proto *pr, struct session *s, struct msg *m)
 
 void dispatch_message(struct proto *pr, struct session *s, struct msg *m)
 {
+	json_t *o;
+
+	if (!auth_admit(pr, s, m))
+		return;
+
 	/* Only a call carries arrays (docs/protocol.md §12.3). */
 	if (m->type != MSG_CALL &&
 	    (s->in_data || json_object_get(m->root, "arrays"))) {
@@ -337,7 +370,11 @@ void dispatch_message(struct proto *pr, struct session *s, struct msg *m)
 		session_send_msg(s, msg_pong(m->has_id, m->id));
 		break;
 	case MSG_STATS:
-		session_send_msg(s, stats_build(pr, m->has_id, m->id));
+		o = stats_build(pr, m->has_id, m->id);
+		/* Who is waiting for what: for admins only. */
+		if (o && pr->auth.users && auth_is_admin(pr, s))
+			json_object_set_new(o, "users", auth_user_stats(pr));
+		session_send_msg(s, o);
 		break;
 	case MSG_DETACH:
 		detached_detach(pr, s, m);
