@@ -457,18 +457,12 @@ static int http_pair(struct reader *r, const char *key,
 }
 
 static const char *const top_keys[] = {
-        "listen",
-        "plugin_dirs",
-        "state_dir",
-        "log_level",
-        "limits",
-        "http",
-        "plugins",
-        "store",
-        "isolation",
-        "plugin_strict_modes",
-        "auth",
-        "allow_unauthenticated",
+        "listen",    "plugin_dirs",
+        "state_dir", "log_level",
+        "limits",    "http",
+        "plugins",   "store",
+        "isolation", "plugin_strict_modes",
+        "auth",      "allow_unauthenticated",
         NULL,
 };
 
