@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
 libssl-dev openssl clang clang-format libclang-rt-14-dev valgrind systemd prometheus \
-python3-pytest python3-numpy python3-sklearn"
+python3-pytest python3-numpy python3-sklearn python3-dev"
 
 need_packages() {
 	missing=""
