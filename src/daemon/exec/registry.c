@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "daemon/exec/pool.h"
+#include "daemon/exec/pyplugin.h"
 #include "daemon/util/log.h"
 
 void registry_init(struct registry *reg, struct cq *done)
@@ -89,12 +90,14 @@ int registry_add(struct registry *reg, struct plugin *p)
 	return 0;
 }
 
+/* NAME.so, and NAME.py for the Python host (exec/pyplugin.h). */
 static int so_filter(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
 
 	return d->d_name[0] != '.' && n > 3 &&
-	       !strcmp(d->d_name + n - 3, ".so");
+	       (!strcmp(d->d_name + n - 3, ".so") ||
+	        pyplugin_is_python(d->d_name));
 }
 
 int registry_scan_dir(const char *dir, char ***paths, size_t *n_paths)
@@ -135,6 +138,26 @@ static const struct config_plugin *section_for(const struct config *cfg,
 	return defaults;
 }
 
+/* A NAME.py: served by jobd-worker's Python host, in worker processes
+ * only (docs/python-plugins.md). */
+static struct plugin *load_python(const struct config *cfg, const char *path)
+{
+	struct config_plugin defaults;
+	char name[65], *why;
+
+	if (pyplugin_name(path, name, sizeof(name)) < 0) {
+		log_error("plugin %s: the file name is not a plugin name (want "
+		          "1-64 of [a-z0-9_-], then .py); skipped",
+		          path);
+		return NULL;
+	}
+	why = pyplugin_refusal(name, section_for(cfg, name, &defaults));
+	log_error("plugin %s (%s): %s; skipped", path, name,
+	          why ? why : "out of memory");
+	free(why);
+	return NULL;
+}
+
 struct plugin *registry_load(struct registry *reg, const struct config *cfg,
                              const char *path)
 {
@@ -143,6 +166,8 @@ struct plugin *registry_load(struct registry *reg, const struct config *cfg,
 	struct plugin *p = NULL;
 	char *why = NULL;
 
+	if (pyplugin_is_python(path))
+		return load_python(cfg, path);
 	if (plugin_open(&reg->files, path, &p, &why) < 0) {
 		log_error("plugin %s: %s; skipped", path, why);
 		goto fail;

@@ -41,8 +41,9 @@ char *registry_names(const struct registry *reg);
  * with both paths; p is then the caller's), or -ENOMEM. */
 int registry_add(struct registry *reg, struct plugin *p);
 
-/* Appends DIR/NAME.so for every plugin file in dir, sorted by name. A
- * missing directory is logged, not an error. */
+/* Appends DIR/NAME.so and DIR/NAME.py (a Python plugin, exec/pyplugin.h)
+ * for every plugin file in dir, sorted by name. A missing directory is
+ * logged, not an error. */
 int registry_scan_dir(const char *dir, char ***paths, size_t *n_paths);
 
 /* Opens and starts the plugin at path with its section from cfg. Returns
