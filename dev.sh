@@ -3,7 +3,8 @@
 #   ./dev.sh run    install what is missing, build, run jobd in the foreground
 #   ./dev.sh test   install what is missing, build (plain, ASan+UBSan,
 #                   TSan), run the whole test suite in each and the daemon
-#                   under valgrind, print "N passed, N failed"
+#                   under valgrind, build the Debian packages and boot them
+#                   in a Debian 12 container (once), print "N passed, N failed"
 # Debian 12, as root (apt-get). Build dirs: build/, build-asan/, build-tsan/.
 set -eu
 cd "$(dirname "$0")"
@@ -11,7 +12,9 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
 libssl-dev openssl clang clang-format libclang-rt-14-dev valgrind systemd prometheus \
-python3-pytest python3-numpy python3-sklearn python3-dev"
+python3-pytest python3-numpy python3-sklearn python3-dev \
+dpkg-dev debhelper lintian debootstrap systemd-container util-linux procps \
+libpq-dev postgresql haproxy"
 
 need_packages() {
 	missing=""
@@ -54,12 +57,15 @@ test)
 	setup build-tsan -Db_sanitize=thread -Db_lundef=false
 	status=0
 	# 1. Everything, plain build (the fuzzers run here: they carry their
-	#    own sanitizers).
+	#    own sanitizers), and the Debian packages booted under systemd in
+	#    a container (suite 'system', tests/system/debian.sh), once.
 	meson test -C build --print-errorlogs || status=1
-	# 2. Everything under AddressSanitizer + UBSan, leaks included.
+	# 2. Everything under AddressSanitizer + UBSan, leaks included; the
+	#    system test builds its own packages, so not again here.
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		meson test -C build-asan --print-errorlogs || status=1
+		meson test -C build-asan --no-suite system --print-errorlogs ||
+		status=1
 	# 3. The daemon and its clients under ThreadSanitizer.
 	TSAN_OPTIONS=halt_on_error=0 \
 		meson test -C build-tsan --suite integration --print-errorlogs ||

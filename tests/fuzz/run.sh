@@ -36,6 +36,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	config)
 		echo "$top/src/daemon/config/config.c" \
 			"$top/src/daemon/config/reader.c" \
+			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \
 			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c"
 		;;

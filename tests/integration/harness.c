@@ -26,8 +26,48 @@ uint64_t harness_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* JOBD_TEST_PGHOST set (tests/pg/pg-cluster.sh run ...): jobd keeps its
+ * jobs in PostgreSQL, one database per state_dir, so that tests stay apart
+ * and a restart on the same state_dir finds its jobs again. Writes the
+ * store: section, or nothing. */
+static int write_store(FILE *f, const char *state_dir)
+{
+	const char *host = getenv("JOBD_TEST_PGHOST");
+	const char *port = getenv("JOBD_TEST_PGPORT");
+	const char *user = getenv("JOBD_TEST_PGUSER");
+	const char *bin = getenv("JOBD_TEST_PGBIN");
+	char db[64], cmd[1024];
+	size_t i, n = 0;
+	int rc;
+
+	if (!host || !*host)
+		return 0;
+	for (i = 0; state_dir[i] && n < sizeof(db) - 1; i++) {
+		char c = state_dir[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9'))
+			db[n++] = c;
+		else if (n && db[n - 1] != '_')
+			db[n++] = '_';
+	}
+	db[n] = '\0';
+	snprintf(cmd, sizeof(cmd),
+	         "'%s/createdb' -h '%s' -p '%s' -U '%s' '%s' 2>/dev/null",
+	         bin ? bin : "/usr/bin", host, port ? port : "5432",
+	         user ? user : "jobd", db);
+	rc = system(cmd); /* fails when it exists already: a restart */
+	(void)rc;
+	fprintf(f,
+	        "store:\n  backend: postgresql\n"
+	        "  dsn: \"host=%s port=%s user=%s dbname=%s\"\n",
+	        host, port ? port : "5432", user ? user : "jobd", db);
+	return 0;
+}
+
 static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 {
+	char state_dir[300];
 	const char *plugin_dir = getenv("JOBD_PLUGIN_DIR");
 	const char *test_plugin_dir = getenv("JOBD_TEST_PLUGIN_DIR");
 	FILE *f = fopen(p->config_path, "w");
@@ -47,9 +87,11 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 			fprintf(f, "  - \"%s\"\n", test_plugin_dir);
 	}
 	if (o->state_dir)
-		fprintf(f, "state_dir: \"%s\"\n", o->state_dir);
+		snprintf(state_dir, sizeof(state_dir), "%s", o->state_dir);
 	else
-		fprintf(f, "state_dir: \"%s/state\"\n", p->dir);
+		snprintf(state_dir, sizeof(state_dir), "%s/state", p->dir);
+	fprintf(f, "state_dir: \"%s\"\n", state_dir);
+	write_store(f, state_dir);
 	fprintf(f, "log_level: debug\n");
 	if (o->yaml)
 		fprintf(f, "%s\n", o->yaml);

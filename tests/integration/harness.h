@@ -7,7 +7,9 @@
  * arrive on a real datagram socket (NOTIFY_SOCKET) that the harness reads.
  *
  * Environment (set by meson): JOBD_BIN, JOBD_PLUGIN_DIR (bundled plugins),
- * JOBD_TEST_PLUGIN_DIR (test plugins).
+ * JOBD_TEST_PLUGIN_DIR (test plugins). With JOBD_TEST_PGHOST (set by
+ * tests/pg/pg-cluster.sh) the generated config keeps the jobs in that
+ * PostgreSQL cluster instead of SQLite, one database per state_dir.
  */
 #ifndef JOBD_TESTS_HARNESS_H
 #define JOBD_TESTS_HARNESS_H

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "daemon/config/reader.h"
+#include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
 #include "daemon/config/yaml_json.h"
 
@@ -372,7 +373,7 @@ static int read_plugins(struct reader *r, struct config *c)
 
 static const char *const top_keys[] = {
         "listen", "plugin_dirs", "state_dir", "log_level",
-        "limits", "plugins",     NULL,
+        "limits", "plugins",     "store",     NULL,
 };
 
 static int top_pair(struct reader *r, const char *key,
@@ -420,6 +421,8 @@ static int top_pair(struct reader *r, const char *key,
 		return reader_section(r, limit_pair, &c->limits);
 	if (strcmp(key, "plugins") == 0)
 		return read_plugins(r, c);
+	if (strcmp(key, "store") == 0)
+		return store_section_read(r, key_mark, &c->store);
 	return reader_fail_unknown_key(r, key_mark, key, top_keys);
 }
 
@@ -499,6 +502,7 @@ int config_defaults(struct config *c)
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;
+	store_section_defaults(&c->store);
 	return 0;
 }
 
@@ -519,6 +523,7 @@ void config_fini(struct config *c)
 	for (i = 0; i < c->n_plugins; i++)
 		plugin_fini(&c->plugins[i]);
 	free(c->plugins);
+	store_section_fini(&c->store);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -49,6 +49,22 @@ struct config_limits {
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
+/* store: where detached jobs live (docs/cluster.md). */
+enum config_store_backend {
+	CONFIG_STORE_SQLITE = 0, /* state_dir/jobs.db, one host (default) */
+	CONFIG_STORE_POSTGRESQL, /* a database shared by several hosts */
+};
+
+struct config_store {
+	int backend;       /* enum config_store_backend */
+	char *dsn;         /* postgresql: libpq connection string; it may hold
+	                      a password, so it is never logged */
+	char *host;        /* this jobd's name in a shared store; NULL: the
+	                      machine's host name */
+	uint64_t lease_ms; /* how long a claimed job stays this host's
+	                      without renewal, default 30 s */
+};
+
 struct config {
 	char *path;    /* file it came from, for messages */
 	char **listen; /* "host:port" / "[v6]:port", n_listen entries */
@@ -58,6 +74,7 @@ struct config {
 	char *state_dir; /* default /var/lib/jobd */
 	int log_level;   /* syslog number 3..7, default 6 (info) */
 	struct config_limits limits;
+	struct config_store store;
 	struct config_plugin *plugins; /* sections present in the file */
 	size_t n_plugins;
 };
@@ -98,6 +115,9 @@ int config_parse_duration(const char *s, uint64_t *ms);
 
 /* Parses "16MiB", "64KiB", "1GiB", "512", "10kB", "2MB" into bytes. */
 int config_parse_size(const char *s, uint64_t *bytes);
+
+/* "sqlite" or "postgresql". */
+const char *config_store_backend_name(int backend);
 
 /* Log level name <-> syslog number; -1 for an unknown name. */
 int config_log_level_from_name(const char *name);

@@ -37,6 +37,15 @@ int reload_config(struct jobd *jd)
 		log_warning("reload: state_dir takes effect at the next "
 		            "start; still using %s",
 		            old->state_dir);
+	if (old->store.backend != cfg->store.backend ||
+	    !old->store.dsn != !cfg->store.dsn ||
+	    (old->store.dsn && strcmp(old->store.dsn, cfg->store.dsn)) ||
+	    !old->store.host != !cfg->store.host ||
+	    (old->store.host && strcmp(old->store.host, cfg->store.host)) ||
+	    old->store.lease_ms != cfg->store.lease_ms)
+		log_warning("reload: store: takes effect at the next start; "
+		            "still using the %s store",
+		            config_store_backend_name(old->store.backend));
 	/* Each layer takes what concerns it; old stays valid until all
 	 * have switched. */
 	if (net_apply_config(&jd->net, cfg) < 0)

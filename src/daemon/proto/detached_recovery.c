@@ -33,6 +33,9 @@ void detached_drain(struct proto *pr)
 
 	if (!d)
 		return;
+	/* A lost database must not hold the drain: jobs whose start or end
+	 * cannot be recorded now stay in it for the next start. */
+	store_stopping(d->store);
 	for (b = 0; b < N_BUCKETS; b++) {
 		for (x = d->buckets[b]; x; x = next) {
 			next = x->hnext;
@@ -273,7 +276,7 @@ int detached_init(struct proto *pr)
 	d->backlog_ev = evtimer_new(pr->base, djob_backlog_cb, pr);
 	if (!d->backlog_ev)
 		return -ENOMEM;
-	rc = store_open(pr->cfg->state_dir, &d->store, &why);
+	rc = store_open(pr->cfg->state_dir, &pr->cfg->store, &d->store, &why);
 	if (rc < 0) {
 		log_error("%s", why ? why : "job store: out of memory");
 		free(why);
@@ -281,8 +284,8 @@ int detached_init(struct proto *pr)
 	}
 	rc = djob_recover(pr);
 	if (rc < 0) {
-		log_error("state_dir %s: recovering jobs failed: %s",
-		          pr->cfg->state_dir, strerror(-rc));
+		log_error("job store %s: recovering jobs failed: %s",
+		          store_where(d->store), strerror(-rc));
 		return rc;
 	}
 	rc = store_start(d->store, pr->done, pr->cfg->limits.result_ttl_ms,
@@ -292,9 +295,8 @@ int detached_init(struct proto *pr)
 		          strerror(-rc));
 		return rc;
 	}
-	log_info("job store: %s/jobs.db (result_ttl %llu ms, budget %llu "
-	         "bytes)",
-	         pr->cfg->state_dir,
+	log_info("job store: %s (result_ttl %llu ms, budget %llu bytes)",
+	         store_where(d->store),
 	         (unsigned long long)pr->cfg->limits.result_ttl_ms,
 	         (unsigned long long)pr->cfg->limits.result_budget);
 	return 0;

@@ -2,14 +2,15 @@
 /*
  * What a job store backend does, apart from the queue and thread that
  * drive it (store.c): run requests, batch them into transactions, load the
- * unfinished jobs at start-up, clean up old results. SQLite (sqlite.c) is
- * the one backend today; a PostgreSQL backend implements the same table.
+ * unfinished jobs at start-up, clean up old results. SQLite (sqlite.c) for
+ * one host, PostgreSQL (pg.c) for a database several hosts share.
  * Every call runs on the store thread (or, before it starts, on the
  * opening thread), one at a time. Private to store/.
  */
 #ifndef JOBD_DAEMON_STORE_BACKEND_H
 #define JOBD_DAEMON_STORE_BACKEND_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,11 +42,24 @@ struct store_backend_ops {
 /* A backend embeds this first. */
 struct store_backend {
 	const struct store_backend_ops *ops;
+	/* Where the data is, for messages; never a password. */
+	char where[256];
+	/* Set by store.c once the store is stopping: a backend waiting for
+	 * a lost database gives up soon instead of holding the exit. */
+	const atomic_bool *stopping;
 };
 
 /* Opens (creating when needed) state_dir/jobs.db. 0, or a negative errno
  * with a malloc'd reason naming the path in *why. */
 int store_sqlite_open(const char *state_dir, struct store_backend **out,
                       char **why);
+
+struct config_store;
+
+/* Connects to the PostgreSQL database cs->dsn names, creates or migrates
+ * the schema (refusing one newer than this jobd knows). 0, or a negative
+ * errno with a malloc'd reason in *why (without the password). */
+int store_pg_open(const struct config_store *cs, struct store_backend **out,
+                  char **why);
 
 #endif

@@ -73,6 +73,8 @@ void store_rec_fini(struct store_rec *r)
 	json_decref(r->input);
 	json_decref(r->output);
 	json_decref(r->provenance);
+	free(r->host);
+	free(r->progress_message);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -98,6 +100,9 @@ void store_req_free(struct store_req *r)
 	for (i = 0; i < r->n_rows; i++)
 		store_rec_fini(&r->rows[i]);
 	free(r->rows);
+	for (i = 0; i < r->n_claim; i++)
+		free(r->claim_plugins[i]);
+	free(r->claim_plugins);
 	free(r->list_plugin);
 	free(r);
 }

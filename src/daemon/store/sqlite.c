@@ -32,6 +32,9 @@ enum stmt_id {
 	ST_UNFINISHED,
 	ST_EXPIRE,
 	ST_BUDGET,
+	ST_CLAIM,
+	ST_RENEW,
+	ST_CANCEL,
 	ST_COUNT_
 };
 
@@ -42,14 +45,15 @@ static const char *const stmt_sql[ST_COUNT_] = {
         [ST_START] = "UPDATE jobs SET state = 'running', started_ms = ?2, "
                      "attempts = attempts + 1 "
                      "WHERE id = ?1 AND state = 'queued'",
-        [ST_STATE] = "SELECT state FROM jobs WHERE id = ?1",
+        [ST_STATE] = "SELECT state, attempts FROM jobs WHERE id = ?1",
         /* The guard: a job's final state is written once. */
         [ST_FINISH] = "UPDATE jobs SET state = ?2, finished_ms = ?3, "
                       "code = ?4, message = ?5, output = ?6, "
                       "provenance = ?7, started_ms = coalesce(started_ms, "
                       "?8), size = length(input) + coalesce(length(?5), 0) "
                       "+ coalesce(length(?6), 0) + coalesce(length(?7), 0) "
-                      "WHERE id = ?1 AND state IN ('queued', 'running')",
+                      "WHERE id = ?1 AND state IN ('queued', 'running') "
+                      "AND (?9 IS NULL OR attempts = ?9)",
         [ST_GET] = "SELECT id, plugin, input, timeout_ms, state, attempts, "
                    "created_ms, started_ms, finished_ms, code, message, "
                    "output, provenance FROM jobs WHERE id = ?1",
@@ -75,6 +79,21 @@ static const char *const stmt_sql[ST_COUNT_] = {
                       "DESC, id DESC ROWS UNBOUNDED PRECEDING) AS total "
                       "FROM jobs WHERE finished_ms IS NOT NULL) "
                       "WHERE total > ?1)",
+        /* One host: no other claimer, so no locking beyond the
+         * transaction's. */
+        [ST_CLAIM] = "UPDATE jobs SET state = 'running', attempts = "
+                     "attempts + 1, started_ms = ?3 WHERE id IN (SELECT id "
+                     "FROM jobs WHERE state = 'queued' AND plugin IN "
+                     "(SELECT value FROM json_each(?1)) ORDER BY "
+                     "created_ms, id LIMIT ?2) RETURNING id, plugin, input, "
+                     "timeout_ms, state, attempts, created_ms, started_ms, "
+                     "finished_ms, code, message, NULL, NULL",
+        [ST_RENEW] = "SELECT 1 FROM jobs WHERE id = ?1 AND attempts = ?2 "
+                     "AND state = 'running'",
+        [ST_CANCEL] = "UPDATE jobs SET state = 'cancelled', finished_ms = "
+                      "?2, code = 'cancelled', message = ?3, size = "
+                      "length(input) + coalesce(length(?3), 0) "
+                      "WHERE id = ?1 AND state = 'queued'",
 };
 
 static const char schema_sql[] =
@@ -247,17 +266,20 @@ static int run_start(struct sqlite_store *s, struct store_req *r)
 	sqlite3_bind_int64(st, 2, r->rec.started_ms);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_req(s, r);
 	sqlite3_reset(st);
-	if (rc < 0 || sqlite3_changes(s->db) == 1)
+	if (rc < 0)
 		return rc;
-	/* Not queued: fine if it is already running (a detach recorded it
-	 * so), otherwise it ended or vanished and must not run. */
+	/* Running now (by us, or a detach recorded it so): fine, and its
+	 * attempt is the fencing token. Otherwise it ended or vanished and
+	 * must not run. */
 	st = s->st[ST_STATE];
 	sqlite3_bind_text(st, 1, r->rec.id, -1, SQLITE_STATIC);
 	rc = JOBD_E_NOT_FOUND;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		state = (const char *)sqlite3_column_text(st, 0);
-		if (state && !strcmp(state, "running"))
+		if (state && !strcmp(state, "running")) {
+			r->rec.attempts = (unsigned)sqlite3_column_int(st, 1);
 			rc = 0;
+		}
 	}
 	sqlite3_reset(st);
 	return rc;
@@ -277,6 +299,10 @@ static int run_finish(struct sqlite_store *s, struct store_req *r)
 	bind_json(st, 6, j->output);
 	bind_json(st, 7, j->provenance);
 	bind_opt_ms(st, 8, j->started_ms);
+	if (r->fence)
+		sqlite3_bind_int64(st, 9, r->fence);
+	else
+		sqlite3_bind_null(st, 9);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_req(s, r);
 	if (rc == 0)
 		rc = sqlite3_changes(s->db) == 1;
@@ -358,6 +384,84 @@ static int run_requeue(struct sqlite_store *s, struct store_req *r)
 	return rc;
 }
 
+static int run_claim(struct sqlite_store *s, struct store_req *r)
+{
+	sqlite3_stmt *st = s->st[ST_CLAIM];
+	json_t *names = json_array();
+	struct store_rec *grown;
+	size_t i, cap = 0;
+	int step, rc = 0;
+
+	for (i = 0; names && i < r->n_claim; i++)
+		json_array_append_new(names, json_string(r->claim_plugins[i]));
+	if (!names || bind_json(st, 1, names) != SQLITE_OK) {
+		json_decref(names);
+		return -ENOMEM;
+	}
+	json_decref(names);
+	sqlite3_bind_int64(st, 2, r->list_limit ? r->list_limit : 1);
+	sqlite3_bind_int64(st, 3, wall_ms());
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->n_rows == cap) {
+			cap = cap ? cap * 2 : 8;
+			grown = realloc(r->rows, cap * sizeof(*grown));
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			r->rows = grown;
+		}
+		memset(&r->rows[r->n_rows], 0, sizeof(r->rows[0]));
+		read_row(st, &r->rows[r->n_rows++]);
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = fail_req(s, r);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc < 0 ? rc : (int)r->n_rows;
+}
+
+static int run_renew(struct sqlite_store *s, struct store_req *r)
+{
+	sqlite3_stmt *st = s->st[ST_RENEW];
+	int step;
+
+	sqlite3_bind_text(st, 1, r->rec.id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, r->fence);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return fail_req(s, r);
+	return step == SQLITE_ROW;
+}
+
+static int run_cancel(struct sqlite_store *s, struct store_req *r)
+{
+	sqlite3_stmt *st = s->st[ST_CANCEL];
+	const char *state;
+	int rc;
+
+	sqlite3_bind_text(st, 1, r->rec.id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, wall_ms());
+	bind_opt_text(st, 3, r->rec.message);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_req(s, r);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_changes(s->db) == 1)
+		return 1;
+	st = s->st[ST_STATE];
+	sqlite3_bind_text(st, 1, r->rec.id, -1, SQLITE_STATIC);
+	rc = JOBD_E_NOT_FOUND;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		state = (const char *)sqlite3_column_text(st, 0);
+		rc = state && !strcmp(state, "running") ? 2 : 0;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int exec_one(struct sqlite_store *s, struct store_req *r)
 {
 	switch (r->op) {
@@ -373,6 +477,16 @@ static int exec_one(struct sqlite_store *s, struct store_req *r)
 		return run_list(s, r);
 	case STORE_REQUEUE:
 		return run_requeue(s, r);
+	case STORE_CLAIM:
+		return run_claim(s, r);
+	case STORE_RENEW:
+		return run_renew(s, r);
+	case STORE_CANCEL:
+		return run_cancel(s, r);
+	case STORE_RESCUE:
+		return 0; /* one host: its restart recovers its jobs */
+	case STORE_PROGRESS:
+		return 1; /* one host: progress stays in memory */
 	}
 	return -EINVAL;
 }
@@ -402,7 +516,7 @@ static void exec_batch(struct sqlite_store *s, struct store_req *list)
 		exec_sql(s, "ROLLBACK", err, sizeof(err));
 		for (r = list; r; r = r->next) {
 			if (r->rc >= 0 && r->op != STORE_GET &&
-			    r->op != STORE_LIST) {
+			    r->op != STORE_LIST && r->op != STORE_RENEW) {
 				r->rc = -EIO;
 				snprintf(r->err, sizeof(r->err),
 				         "commit failed");
@@ -622,6 +736,7 @@ int store_sqlite_open(const char *state_dir, struct store_backend **out,
 		sq_close(&s->b);
 		return -ENOMEM;
 	}
+	snprintf(s->b.where, sizeof(s->b.where), "%s", s->db_path);
 	rc = store_open_db(s, why);
 	if (rc < 0) {
 		sq_close(&s->b);

@@ -16,6 +16,7 @@
 
 #include <jobd/error.h>
 
+#include "daemon/config/config.h"
 #include "daemon/store/backend.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/log.h"
@@ -51,6 +52,7 @@ struct store {
 	pthread_cond_t more;
 	struct store_req *head, *tail;
 	bool stopping;
+	atomic_bool stopping_now; /* the backend reads it without the lock */
 	bool cleanup_asked;
 	uint64_t cleanups_done;
 };
@@ -182,7 +184,8 @@ __attribute__((format(printf, 3, 4))) static int open_fail(char **why, int rc,
 	return rc;
 }
 
-int store_open(const char *state_dir, struct store **out, char **why)
+int store_open(const char *state_dir, const struct config_store *cs,
+               struct store **out, char **why)
 {
 	struct store *s;
 	char *lock_path = NULL;
@@ -241,9 +244,13 @@ int store_open(const char *state_dir, struct store **out, char **why)
 		               state_dir, lock_path);
 		goto fail;
 	}
-	rc = store_sqlite_open(state_dir, &s->backend, why);
+	if (cs && cs->backend == CONFIG_STORE_POSTGRESQL)
+		rc = store_pg_open(cs, &s->backend, why);
+	else
+		rc = store_sqlite_open(state_dir, &s->backend, why);
 	if (rc < 0)
 		goto fail;
+	s->backend->stopping = &s->stopping_now;
 	free(lock_path);
 	*out = s;
 	return 0;
@@ -253,6 +260,11 @@ fail:
 	if (!*why)
 		*why = strdup("out of memory");
 	return rc;
+}
+
+const char *store_where(const struct store *s)
+{
+	return s->backend->where;
 }
 
 /* Caller holds s->lock, or the thread has not started. */
@@ -338,10 +350,17 @@ void store_cleanup_now(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void store_stopping(struct store *s)
+{
+	if (s)
+		atomic_store(&s->stopping_now, true);
+}
+
 void store_stop(struct store *s)
 {
 	if (!s || !s->started)
 		return;
+	atomic_store(&s->stopping_now, true);
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->more);

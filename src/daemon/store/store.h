@@ -60,6 +60,16 @@ struct store_rec {
 	char *message;  /* its text */
 	json_t *output; /* done: the plugin's output */
 	json_t *provenance; /* when the plugin ran */
+
+	/* A shared store (docs/cluster.md); the SQLite backend leaves these
+	 * empty on reads and ignores them on writes. */
+	char *host;            /* the host that runs (or last ran) the job */
+	bool retry_safe;       /* INSERT: the plugin may run it again */
+	unsigned max_attempts; /* INSERT: runs allowed if retry_safe */
+	bool cancel_requested; /* a cancel is waiting for the running host */
+	bool has_progress;
+	double fraction;        /* progress, 0..1 */
+	char *progress_message; /* its text */
 };
 
 void store_rec_fini(struct store_rec *r);
@@ -69,7 +79,8 @@ enum store_op {
 	STORE_INSERT = 1,
 	/* rec.id, rec.started_ms: a worker is about to run it. Sets running
 	 * and counts an attempt if it was queued. rc 0 when the job is
-	 * (now) running, JOBD_E_NOT_FOUND when it is missing or final. */
+	 * (now) running, with its attempt (the fencing token) in
+	 * rec.attempts; JOBD_E_NOT_FOUND when it is missing or final. */
 	STORE_START,
 	/* rec: the final state with code/message/output/provenance. Only a
 	 * queued or running job changes (SQL guard): rc 1 if this request
@@ -82,6 +93,43 @@ enum store_op {
 	STORE_LIST,
 	/* rec.id: back to queued (recovery of a retry-safe job). */
 	STORE_REQUEUE,
+
+	/* The shared-store requests (docs/cluster.md). Each has a
+	 * single-host meaning under SQLite, given after "SQLite:". */
+
+	/* claim_plugins (n_claim), list_limit in: takes up to list_limit
+	 * queued jobs of those plugins, oldest first, marks them running on
+	 * this host with a fresh lease and attempts + 1 (the fencing token
+	 * for FINISH, RENEW and PROGRESS). Jobs another host is claiming
+	 * at the same time are skipped, never shared (FOR UPDATE SKIP
+	 * LOCKED). rows out, with input; rc the number claimed. SQLite: the
+	 * same, without leases. */
+	STORE_CLAIM,
+	/* rec.id, fence in: extends the lease of a job this host runs. rc 1
+	 * renewed, 2 renewed but a cancel was asked (stop the run), 0 the
+	 * job is no longer this attempt's (rescued, ended): stop the run,
+	 * its result would be refused. SQLite: 1 if the job is running
+	 * under that attempt, else 0. */
+	STORE_RENEW,
+	/* Ends or re-queues the running jobs whose lease expired (their
+	 * host stopped renewing): cancelled if a cancel was asked, queued
+	 * again if retry_safe and attempts < max_attempts, else interrupted.
+	 * rows out (id, plugin, state as now, attempts, host that held
+	 * it); rc the number rescued. SQLite: none, rc 0 (one host recovers
+	 * its own jobs at start, load_unfinished). */
+	STORE_RESCUE,
+	/* rec.id, rec.message in: a queued job ends cancelled at once (rc
+	 * 1); a running one is marked for its host, which hears it through
+	 * NOTIFY or its next RENEW (rc 2; rec.host and rec.attempts out); rc
+	 * 0 if it had already ended, JOBD_E_NOT_FOUND if there is no such
+	 * job. SQLite: the same, the running host being this one (nothing
+	 * is marked). */
+	STORE_CANCEL,
+	/* rec.id, fence, rec.fraction, rec.progress_message in: records
+	 * the progress of a running attempt for other hosts to read (and
+	 * announces it). rc 1, or 0 if the attempt is no longer current.
+	 * SQLite: nothing to share, rc 1. */
+	STORE_PROGRESS,
 };
 
 struct store_waiter;
@@ -92,6 +140,13 @@ struct store_req {
 	enum store_op op;
 	struct store_rec rec;
 
+	/* FINISH, RENEW, PROGRESS: the attempt that must still hold the job
+	 * (its fencing token); 0: no check (single host). */
+	unsigned fence;
+	/* CLAIM: plugins this host has loaded and room for (owned). */
+	char **claim_plugins;
+	size_t n_claim;
+
 	int list_state;
 	char *list_plugin;
 	unsigned list_limit;
@@ -100,7 +155,7 @@ struct store_req {
 	bool truncated;
 
 	int rc;        /* see enum store_op; a negative errno on failure */
-	char err[200]; /* SQLite's words for a failure */
+	char err[200]; /* the database's words for a failure */
 
 	/* For the loop: what to do with the answer, and for whom. The store
 	 * never reads these. */
@@ -113,14 +168,27 @@ struct store_req {
 };
 
 struct store;
+struct config_store;
 
 /*
- * Opens (creating as needed) state_dir and its database, takes the
- * directory's lock file, checks integrity and the schema. Main thread,
- * before store_start. On failure returns a negative errno and a malloc'd
- * one-line reason naming the path and the problem in *why.
+ * Opens (creating as needed) state_dir, takes the directory's lock file,
+ * then opens the backend cs names (NULL: SQLite in state_dir/jobs.db),
+ * checking integrity and the schema (creating or migrating it). Main
+ * thread, before store_start. On failure returns a negative errno and a
+ * malloc'd one-line reason naming the path or database and the problem in
+ * *why (never a password).
  */
-int store_open(const char *state_dir, struct store **out, char **why);
+int store_open(const char *state_dir, const struct config_store *cs,
+               struct store **out, char **why);
+
+/* "postgresql host=.. port=.. dbname=.. user=..": a libpq connection
+ * string without its secrets, for messages. -EINVAL (out is then just
+ * "postgresql") if libpq cannot parse it. */
+int store_pg_describe(const char *dsn, char *out, size_t size);
+
+/* Where the jobs are, for people: "DIR/jobs.db", or "postgresql host=..
+ * port=.. dbname=.. user=.." without the password. Valid until close. */
+const char *store_where(const struct store *s);
 
 /* Before store_start, on the opening thread: every queued or running job,
  * oldest first, with input. Caller frees rows (store_rec_fini each, then
@@ -149,6 +217,12 @@ int store_call(struct store *s, struct store_req *r);
 
 /* Runs the cleanup now and waits for it (tests, and SIGHUP). */
 void store_cleanup_now(struct store *s);
+
+/* The daemon is stopping: from now on a backend that lost its database
+ * gives up after a few quick tries instead of waiting for it (the requests
+ * then fail; accepted jobs stay in the database for the next start). Any
+ * thread; NULL ok. */
+void store_stopping(struct store *s);
 
 /* Finishes every queued request (their completions are pushed as usual),
  * stops the thread, closes the database, releases the lock. NULL ok. */

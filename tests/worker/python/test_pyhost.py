@@ -41,8 +41,7 @@ def test_descriptor_state_progress_log(workers):
     assert m["type"] == "result", m
     assert m["output"] == {"input": {"a": [1, 2]}, "greeting": "hi",
                            "calls": 1, "job_id": None, "arrays": 0,
-                           "cancelled": False, "numpy": 7,
-                           "vector": [0, 1, 2]}
+                           "cancelled": False}
     assert "user_s" in m["usage"]
     assert [p["message"] for p in w.progress] == ["half way"]
     assert {"type": "log", "level": 5, "text": "basics ran a job"} in w.logs
@@ -207,7 +206,9 @@ def test_two_workers_run_in_parallel(workers):
 
 
 def test_numpy_example(workers):
-    import numpy as np
+    """NumPy, a C extension, imports inside the worker; its scalars and
+    arrays go out as JSON numbers and lists."""
+    np = pytest.importorskip("numpy")
     w = workers(example("array_stats"))
     rows = [[1, 2.1, 5], [2, 3.9, 4], [3, 6.2, 4], [4, 7.8, 1]]
     m = w.call(1, {"rows": rows, "fit": [0, 1]})

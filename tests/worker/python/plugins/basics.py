@@ -1,7 +1,6 @@
 """Echoes its input with the state init() made.
 
 Second line of the docstring: not part of the description."""
-import numpy  # a C extension imports inside the worker
 
 __version__ = "2.5.1"
 RETRY_SAFE = True
@@ -18,5 +17,4 @@ def process(input, job, state):
     print("basics printed this")
     return {"input": input, "greeting": state["greeting"],
             "calls": state["calls"], "job_id": job.id,
-            "arrays": len(job.arrays), "cancelled": job.cancelled(),
-            "numpy": numpy.int64(7), "vector": numpy.arange(3)}
+            "arrays": len(job.arrays), "cancelled": job.cancelled()}
