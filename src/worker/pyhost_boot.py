@@ -8,6 +8,7 @@ function here returns its failure as text instead of raising, so that the C
 side never has to pick apart a Python exception. docs/python-plugins.md is
 the plugin author's page.
 """
+import faulthandler
 import inspect
 import json
 import sys
@@ -19,6 +20,11 @@ import _jobd  # the host services, from pyhost.c
 # The worker's stdout is /dev/null; stderr is the daemon's log stream.
 # A plugin's print() goes to the log rather than nowhere.
 sys.stdout = sys.stderr
+# A C extension that crashes the worker: the Python stack that called it
+# goes to the log first. faulthandler then restores the default action and
+# raises the signal again, so the worker still dies by it (plugin_crashed,
+# with the signal's name).
+faulthandler.enable(file=sys.stderr, all_threads=True)
 
 
 class LoadError(Exception):

@@ -19,8 +19,8 @@ def workers():
         started.append(w)
         return w
 
-    def raw():
-        w = wkpy.Worker()
+    def raw(stderr=None):
+        w = wkpy.Worker(stderr)
         started.append(w)
         return w
 

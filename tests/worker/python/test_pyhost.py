@@ -129,13 +129,21 @@ def test_output_that_is_not_json(workers):
                                  "serializable")
 
 
-def test_segfault_in_c_code_kills_only_the_worker(workers):
-    w = workers(plugin("segv"))
+def test_segfault_in_c_code_kills_only_the_worker(workers, tmp_path):
+    """The worker dies by SIGSEGV (the daemon's plugin_crashed), after
+    writing the Python stack that led into the C code to its log."""
+    err = tmp_path / "stderr"
+    w = workers.raw(str(err))
+    assert w.init(plugin("segv"))["type"] == "ready"
     assert w.call(1, "ok")["output"] == "alive"
     w.job(2, "crash")
     assert w.answer() is None  # end of stream: no answer
     status = w.wait()
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSEGV
+    log = err.read_text()
+    assert "Fatal Python error: Segmentation fault" in log, log
+    assert 'segv.py", line %d in process' % line_of(plugin("segv"),
+                                                    "segv") in log, log
 
 
 def test_deadline_polled_and_ignored(workers):

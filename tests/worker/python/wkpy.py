@@ -20,15 +20,20 @@ TEST_PLUGINS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 class Worker:
-    def __init__(self):
+    def __init__(self, stderr=None):
+        """stderr: a file for the worker's fd 2 (the daemon's log stream),
+        else the test's own."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         null = os.open(os.devnull, os.O_RDWR)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0),
+                   (os.POSIX_SPAWN_DUP2, null, 1),
+                   (os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)]
+        if stderr:
+            actions.append((os.POSIX_SPAWN_OPEN, 2, stderr,
+                            os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         self.pid = os.posix_spawn(
             WORKER, [WORKER, "--parent", str(os.getpid())], dict(os.environ),
-            file_actions=[(os.POSIX_SPAWN_DUP2, null, 0),
-                          (os.POSIX_SPAWN_DUP2, null, 1),
-                          (os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)],
-            setpgroup=0)
+            file_actions=actions, setpgroup=0)
         os.close(null)
         theirs.close()
         self.sock = ours

@@ -4,5 +4,5 @@ import ctypes
 
 def process(input, job):
     if input == "crash":
-        ctypes.string_at(0)
+        ctypes.string_at(0)  # MARK segv
     return "alive"
