@@ -28,13 +28,15 @@
 
 /* The one plugin of this process. NOTE: a static, because the host
  * services reach Python through a module, which has no pointer of ours;
- * one plugin and one job at a time per worker process make it safe. */
+ * one plugin and one job at a time per worker process make it safe. job
+ * is set and cleared with the GIL held, and read only with it held. */
 static struct {
 	struct jobd_plugin desc;
 	char name[65];
 	PyObject *boot; /* the module run from pyhost_boot.py */
 	const struct jobd_host *host;
 	struct jobd_job *job; /* while process() runs, else NULL */
+	unsigned long job_n;  /* the number of the job that runs or ran */
 	bool cancelled;       /* job.cancelled() has answered True */
 } py;
 
@@ -47,8 +49,11 @@ bool pyhost_is_python(const char *path)
 
 /* --- _jobd: the host services for Python ---------------------------------- */
 
-static PyObject *no_job(void)
+/* The job numbered n, if it still runs. */
+static struct jobd_job *job_of(unsigned long n)
 {
+	if (py.job && n == py.job_n)
+		return py.job;
 	PyErr_SetString(PyExc_RuntimeError,
 	                "job used outside process(): the job is over");
 	return NULL;
@@ -57,24 +62,31 @@ static PyObject *no_job(void)
 static PyObject *m_progress(PyObject *self, PyObject *args)
 {
 	const char *message = NULL;
+	struct jobd_job *job;
+	unsigned long n;
 	double fraction;
 
-	if (!PyArg_ParseTuple(args, "d|z", &fraction, &message))
+	if (!PyArg_ParseTuple(args, "kd|z", &n, &fraction, &message))
 		return NULL;
-	if (!py.job)
-		return no_job();
-	/* The send may wait for the socket: let the plugin's threads run. */
-	Py_BEGIN_ALLOW_THREADS py.host->progress(py.job, fraction, message);
-	Py_END_ALLOW_THREADS Py_RETURN_NONE;
+	if (!(job = job_of(n)))
+		return NULL;
+	/* NOTE: with the GIL held, so that the job cannot end (py_process
+	 * needs the GIL to return) while a thread of the plugin reports. */
+	py.host->progress(job, fraction, message);
+	Py_RETURN_NONE;
 }
 
 static PyObject *m_cancelled(PyObject *self, PyObject *args)
 {
+	struct jobd_job *job;
+	unsigned long n;
 	int c;
 
-	if (!py.job)
-		return no_job();
-	c = py.host->cancelled(py.job);
+	if (!PyArg_ParseTuple(args, "k", &n))
+		return NULL;
+	if (!(job = job_of(n)))
+		return NULL;
+	c = py.host->cancelled(job);
 	if (c)
 		py.cancelled = true;
 	return PyBool_FromLong(c);
@@ -100,11 +112,15 @@ static PyObject *m_log(PyObject *self, PyObject *args)
 
 static PyObject *m_job_id(PyObject *self, PyObject *args)
 {
+	struct jobd_job *job;
+	unsigned long n;
 	const char *id;
 
-	if (!py.job)
-		return no_job();
-	id = py.host->job_id(py.job);
+	if (!PyArg_ParseTuple(args, "k", &n))
+		return NULL;
+	if (!(job = job_of(n)))
+		return NULL;
+	id = py.host->job_id(job);
 	if (!id)
 		Py_RETURN_NONE;
 	return PyUnicode_FromString(id);
@@ -112,9 +128,9 @@ static PyObject *m_job_id(PyObject *self, PyObject *args)
 
 static PyMethodDef jobd_methods[] = {
         {"progress", m_progress, METH_VARARGS, NULL},
-        {"cancelled", m_cancelled, METH_NOARGS, NULL},
+        {"cancelled", m_cancelled, METH_VARARGS, NULL},
         {"log", m_log, METH_VARARGS, NULL},
-        {"job_id", m_job_id, METH_NOARGS, NULL},
+        {"job_id", m_job_id, METH_VARARGS, NULL},
         {NULL, NULL, 0, NULL},
 };
 
@@ -348,8 +364,9 @@ static int py_process(void *state, void *worker_state, struct jobd_job *job,
 	}
 	g = PyGILState_Ensure();
 	py.job = job;
+	py.job_n++;
 	py.cancelled = false;
-	r = PyObject_CallMethod(py.boot, "run", "s", in);
+	r = PyObject_CallMethod(py.boot, "run", "ks", py.job_n, in);
 	py.job = NULL;
 	free(in);
 	if (!r) {

@@ -32,21 +32,26 @@ class LoadError(Exception):
 
 
 class Job:
-    """What process() gets as `job`: the running job's services."""
+    """What process() gets as `job`: the running job's services. Each job
+    has its own: one kept past its job (by a thread) refuses to act on the
+    next one."""
 
-    __slots__ = ()
+    __slots__ = ("_n",)
+
+    def __init__(self, n):
+        self._n = n
 
     def progress(self, fraction, message=None):
         """Reports progress, 0.0 to 1.0 (clamped), with an optional message.
         Sent at most every 100 ms; calling it often costs little."""
-        _jobd.progress(float(fraction),
+        _jobd.progress(self._n, float(fraction),
                        None if message is None else str(message))
 
     def cancelled(self):
         """True once the client cancelled, the deadline passed, or jobd is
         stopping. After it returned True the job ends cancelled (or
         timeout) whatever process() returns: return or raise at once."""
-        return _jobd.cancelled()
+        return _jobd.cancelled(self._n)
 
     def log(self, message, level="info"):
         """Writes a line to jobd's log (error, warning, notice, info or
@@ -56,7 +61,7 @@ class Job:
     @property
     def id(self):
         """A detached job's id, or None for a call."""
-        return _jobd.job_id()
+        return _jobd.job_id(self._n)
 
     @property
     def arrays(self):
@@ -66,7 +71,6 @@ class Job:
 
 
 _LEVELS = {"error": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
-_JOB = Job()
 _plugin = None  # the plugin's module, once loaded
 _has_init = False
 _state = None  # what init() returned
@@ -174,15 +178,16 @@ def _default(value):
                     % type(value).__name__)
 
 
-def run(input_text):
-    """Calls process(). Returns (True, output JSON text, None) or (False,
-    message, traceback)."""
+def run(n, input_text):
+    """Calls process() for job number n. Returns (True, output JSON text,
+    None) or (False, message, traceback)."""
+    job = Job(n)
     try:
         value = json.loads(input_text)
         if _has_init:
-            out = _plugin.process(value, _JOB, _state)
+            out = _plugin.process(value, job, _state)
         else:
-            out = _plugin.process(value, _JOB)
+            out = _plugin.process(value, job)
     except BaseException as exc:
         msg, tb = _failure(exc)
         return False, msg, tb

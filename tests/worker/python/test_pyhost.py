@@ -67,6 +67,18 @@ def test_plugin_fd_is_what_runs(workers, tmp_path):
     assert w.call(1, None)["output"] == "from fd"
 
 
+def test_a_thread_of_the_plugin(workers):
+    """A plugin's thread reports progress during the job; after it, job
+    raises RuntimeError there instead of touching a finished job, and the
+    thread runs between jobs (the host holds no GIL then)."""
+    w = workers(plugin("threads"))
+    assert w.call(1, "start")["output"] == "started"
+    assert any(p["message"] == "from a thread" for p in w.progress)
+    time.sleep(0.2)
+    m = w.call(2, "ask")
+    assert m["output"] == "job used outside process(): the job is over", m
+
+
 def test_exception_fails_the_job_with_last_line(workers):
     w = workers(plugin("raises"))
     m = w.call(1, {"fail": 3})
@@ -189,7 +201,9 @@ def test_two_workers_run_in_parallel(workers):
     """One interpreter per process: two workers are not serialised by a
     GIL. Wall time of two jobs in two workers against one after the other
     in one: about half. A busy machine (other builds on its cores) can
-    spoil one round, so the best of three rounds counts."""
+    spoil one round, so the best of three rounds counts; on a machine with
+    no core free (load average at least the number of CPUs) a miss is a
+    skip that says so, not a failure."""
     if os.cpu_count() < 2:
         pytest.skip("one CPU: nothing to run in parallel")
     a = workers(plugin("spin"))
@@ -210,7 +224,12 @@ def test_two_workers_run_in_parallel(workers):
         rounds.append(parallel / serial)
         if rounds[-1] < 0.75:
             break
-    assert min(rounds) < 0.75, (rounds, os.getloadavg())
+    load = os.getloadavg()[0]
+    if min(rounds) >= 0.75 and load >= os.cpu_count():
+        # No core was free for the second worker: the check cannot tell.
+        pytest.skip("machine too busy to measure (load %.1f on %d CPUs): "
+                    "parallel/serial %s" % (load, os.cpu_count(), rounds))
+    assert min(rounds) < 0.75, (rounds, load)
 
 
 def test_numpy_example(workers):
