@@ -11,6 +11,7 @@ the plugin author's page.
 import faulthandler
 import inspect
 import json
+import os
 import sys
 import traceback
 import types
@@ -25,6 +26,13 @@ sys.stdout = sys.stderr
 # raises the signal again, so the worker still dies by it (plugin_crashed,
 # with the signal's name).
 faulthandler.enable(file=sys.stderr, all_threads=True)
+# Embedded, the interpreter has no executable of its own; multiprocessing
+# and joblib (scikit-learn's n_jobs) start python processes from it.
+if not sys.executable:
+    _exe = os.path.join(sys.base_prefix, "bin",
+                        "python%d.%d" % sys.version_info[:2])
+    if os.access(_exe, os.X_OK):
+        sys.executable = _exe
 
 
 class LoadError(Exception):

@@ -39,9 +39,12 @@ def test_descriptor_state_progress_log(workers):
     assert w.ready["pid"] == w.pid
     m = w.call(1, {"a": [1, 2]})
     assert m["type"] == "result", m
+    exe = m["output"].pop("executable")
     assert m["output"] == {"input": {"a": [1, 2]}, "greeting": "hi",
                            "calls": 1, "job_id": None, "arrays": 0,
                            "cancelled": False}
+    # sys.executable is a real python, for multiprocessing and joblib.
+    assert os.access(exe, os.X_OK) and "python3" in exe, exe
     assert "user_s" in m["usage"]
     assert [p["message"] for p in w.progress] == ["half way"]
     assert {"type": "log", "level": 5, "text": "basics ran a job"} in w.logs

@@ -1,6 +1,7 @@
 """Echoes its input with the state init() made.
 
 Second line of the docstring: not part of the description."""
+import sys
 
 __version__ = "2.5.1"
 RETRY_SAFE = True
@@ -17,4 +18,5 @@ def process(input, job, state):
     print("basics printed this")
     return {"input": input, "greeting": state["greeting"],
             "calls": state["calls"], "job_id": job.id,
-            "arrays": len(job.arrays), "cancelled": job.cancelled()}
+            "arrays": len(job.arrays), "cancelled": job.cancelled(),
+            "executable": sys.executable}
