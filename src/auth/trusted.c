@@ -40,10 +40,15 @@ static int check_one(const struct stat *st, bool is_file, unsigned flags,
 	int n = 0;
 
 	if (st->st_uid != 0 && st->st_uid != euid) {
-		owner_name(euid, me, sizeof(me));
+		/* "not by root or jobd"; as root, just "not by root". */
+		me[0] = '\0';
+		if (euid != 0) {
+			memcpy(me, " or ", 5);
+			owner_name(euid, me + 4, sizeof(me) - 4);
+		}
 		n = asprintf(error,
 		             "%s: refused: %s %s is owned by %s (mode %04o), "
-		             "not by root or %s; run: chown root %s",
+		             "not by root%s; run: chown root %s",
 		             shown, kind, where,
 		             owner_name(st->st_uid, who, sizeof(who)),
 		             (unsigned)(st->st_mode & 07777), me, where);
@@ -86,7 +91,7 @@ int trusted_open(const char *path, unsigned flags, int *fd, char **error)
 	char *real = NULL, *p, *slash;
 	struct stat st;
 	int dir = -1, next = -1, rc;
-	bool last;
+	bool last, want_dir = flags & TRUSTED_DIRECTORY;
 
 	*fd = -1;
 	*error = NULL;
@@ -97,14 +102,15 @@ int trusted_open(const char *path, unsigned flags, int *fd, char **error)
 		rc = sys_error(error, errno, path, "cannot open", path);
 		goto out;
 	}
-	if (!real[1]) {
+	if (!real[1] && !want_dir) {
 		if (asprintf(error, "%s: refused: / is not a regular file",
 		             path) < 0)
 			*error = NULL;
 		rc = -EPERM;
 		goto out;
 	}
-	dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	dir = open("/", (want_dir && !real[1] ? O_RDONLY : O_PATH) |
+	                        O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0 || fstat(dir, &st) < 0) {
 		rc = sys_error(error, errno, path, "cannot open", "/");
 		goto out;
@@ -119,7 +125,11 @@ int trusted_open(const char *path, unsigned flags, int *fd, char **error)
 			*slash = '\0';
 		/* With the slash cut, real is the resolved path up to this
 		 * component: what the messages name. */
-		if (last)
+		if (last && want_dir)
+			next = openat(dir, p,
+			              O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                      O_CLOEXEC);
+		else if (last)
 			/* O_NONBLOCK: a FIFO put there must not hang us. */
 			next = openat(dir, p,
 			              O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
@@ -141,7 +151,7 @@ int trusted_open(const char *path, unsigned flags, int *fd, char **error)
 			rc = sys_error(error, errno, path, "cannot stat", real);
 			goto out;
 		}
-		if (last && !S_ISREG(st.st_mode)) {
+		if (last && !want_dir && !S_ISREG(st.st_mode)) {
 			if (asprintf(error,
 			             "%s: refused: %s is not a regular "
 			             "file",
@@ -150,7 +160,8 @@ int trusted_open(const char *path, unsigned flags, int *fd, char **error)
 			rc = -EPERM;
 			goto out;
 		}
-		rc = check_one(&st, last, flags, path, real, error);
+		rc = check_one(&st, last && !want_dir, flags, path, real,
+		               error);
 		if (rc < 0)
 			goto out;
 		close(dir);

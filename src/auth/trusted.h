@@ -22,10 +22,15 @@ enum {
 	/* Refuse a file readable by others (o+r). Group read is allowed,
 	 * so that root:jobd 0640 works. */
 	TRUSTED_SECRET = 1u << 0,
+	/* path is a directory (a plugin directory about to be listed): the
+	 * same checks on it and every directory above it; *fd is opened
+	 * O_RDONLY | O_DIRECTORY, ready for fdopendir(). */
+	TRUSTED_DIRECTORY = 1u << 1,
 };
 
 /*
- * Opens path for reading after the checks above. Returns 0 and a new
+ * Opens path for reading after the checks above (a regular file, or with
+ * TRUSTED_DIRECTORY a directory). Returns 0 and a new
  * descriptor in *fd (O_RDONLY | O_CLOEXEC, the caller closes it), or a
  * negative errno with a malloc'd one-line message in *error (caller
  * frees) that names the file, the owner and mode found, and the command

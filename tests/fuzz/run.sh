@@ -38,7 +38,8 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/daemon/config/reader.c" \
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \
-			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c"
+			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c" \
+			"$top/src/auth/trusted.c"
 		;;
 	users) echo "$top/src/auth/users.c $top/src/auth/token.c $top/src/auth/trusted.c" ;;
 	hello)

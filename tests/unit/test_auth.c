@@ -5,6 +5,7 @@
  * and directories, and the `jobd user` commands on a real users file.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -407,7 +408,9 @@ START_TEST(test_trusted_refusals)
 	/* owned by someone else (needs root to arrange) */
 	if (geteuid() == 0) {
 		ck_assert_int_eq(chown(q, 65534, 65534), 0);
-		refused(q, 0, "not by root or root; run: chown root ");
+		refused(q, 0,
+		        "is owned by nobody (mode 0600), not by root; "
+		        "run: chown root ");
 		ck_assert_int_eq(chown(q, 0, 0), 0);
 		ck_assert_int_eq(chown(sub, 65534, 65534), 0);
 		refused(q, 0, "directory ");
@@ -423,6 +426,65 @@ START_TEST(test_trusted_refusals)
 	free(link);
 	free(sub);
 	free(fifo);
+}
+END_TEST
+
+/* TRUSTED_DIRECTORY: a plugin directory about to be listed. */
+START_TEST(test_trusted_directory)
+{
+	char *sub, *inner, *link, *p;
+	struct dirent *e;
+	int fd = -1, n = 0;
+	char *error = NULL;
+	DIR *d;
+
+	make_dir();
+	p = put_file("a.so", 0644, "x");
+	ck_assert_int_eq(trusted_open(dir, TRUSTED_DIRECTORY, &fd, &error), 0);
+	d = fdopendir(fd);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += !strcmp(e->d_name, "a.so");
+	closedir(d);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(trusted_open("/", TRUSTED_DIRECTORY, &fd, &error), 0);
+	close(fd);
+
+	/* through a symlink: the target is checked and opened */
+	ck_assert_int_ge(asprintf(&link, "%s/link", dir), 0);
+	ck_assert_int_eq(symlink(dir, link), 0);
+	ck_assert_int_eq(trusted_open(link, TRUSTED_DIRECTORY, &fd, &error), 0);
+	close(fd);
+
+	/* a regular file is not a directory */
+	ck_assert_int_eq(trusted_open(p, TRUSTED_DIRECTORY, &fd, &error),
+	                 -ENOTDIR);
+	ck_assert_ptr_nonnull(strstr(error, p));
+	free(error);
+
+	/* 0777, itself or above */
+	ck_assert_int_ge(asprintf(&sub, "%s/open", dir), 0);
+	ck_assert_int_eq(mkdir(sub, 0777), 0);
+	ck_assert_int_eq(chmod(sub, 0777), 0);
+	refused(sub, TRUSTED_DIRECTORY,
+	        "mode 0777) is writable by others; run: chmod go-w ");
+	ck_assert_int_ge(asprintf(&inner, "%s/open/in", dir), 0);
+	ck_assert_int_eq(mkdir(inner, 0755), 0);
+	refused(inner, TRUSTED_DIRECTORY, "refused: directory ");
+	refused(inner, TRUSTED_DIRECTORY, "/open (owner ");
+	ck_assert_int_eq(chmod(sub, 0755), 0);
+	ck_assert_int_eq(trusted_open(inner, TRUSTED_DIRECTORY, &fd, &error),
+	                 0);
+	close(fd);
+	rmdir(inner);
+	rmdir(sub);
+	unlink(link);
+	unlink(p);
+	rmdir(dir);
+	free(inner);
+	free(sub);
+	free(link);
+	free(p);
 }
 END_TEST
 
@@ -693,6 +755,7 @@ static Suite *auth_suite(void)
 	tcase_add_test(tc, test_users_format_roundtrip);
 	tcase_add_test(tc, test_trusted_good);
 	tcase_add_test(tc, test_trusted_refusals);
+	tcase_add_test(tc, test_trusted_directory);
 	tcase_add_test(tc, test_trusted_swap_race);
 	tcase_add_test(tc, test_users_load_checks);
 	tcase_add_test(tc, test_usercmd);

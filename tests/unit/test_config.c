@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config/config.h"
@@ -52,6 +53,7 @@ static void check_defaults(const struct config *c)
 	ck_assert_uint_eq(c->n_plugin_dirs, 0);
 	ck_assert_str_eq(c->state_dir, "/var/lib/jobd");
 	ck_assert_int_eq(c->log_level, 6);
+	ck_assert(c->plugin_strict_modes);
 	ck_assert_uint_eq(c->limits.max_connections, 10000);
 	ck_assert_uint_eq(c->limits.max_frame_size, 16u << 20);
 	ck_assert_uint_eq(c->limits.max_inflight_per_connection, 256);
@@ -185,6 +187,9 @@ START_TEST(test_full)
 	ck_assert(json_is_real(json_object_get(p->options, "softening")));
 	ck_assert(json_real_value(json_object_get(p->options, "softening")) ==
 	          0.01);
+	/* The build tree passes the trust check as it is: the development
+	 * config needs no plugin_strict_modes: false. */
+	ck_assert(c->plugin_strict_modes);
 	config_free(c);
 }
 END_TEST
@@ -272,6 +277,35 @@ START_TEST(test_log_levels)
 	      "t.yaml:1:12: log_level: unknown level \"loud\" (use error, "
 	      "warning, notice, info or debug)");
 	fails("log_level:\n", "t.yaml:1:11: log_level: missing value");
+}
+END_TEST
+
+START_TEST(test_plugin_strict_modes)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
+	char text[64];
+	struct config *c;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "plugin_strict_modes: %s\n",
+		         no[i]);
+		c = ok(text);
+		ck_assert(!c->plugin_strict_modes);
+		config_free(c);
+		snprintf(text, sizeof(text), "plugin_strict_modes: %s\n",
+		         yes[i]);
+		c = ok(text);
+		ck_assert(c->plugin_strict_modes);
+		config_free(c);
+	}
+	fails("plugin_strict_modes: no\n",
+	      "t.yaml:1:22: plugin_strict_modes: \"no\" is not a boolean "
+	      "(use true or false)");
+	fails("plugin_strict_modes: [false]\n",
+	      "t.yaml:1:22: plugin_strict_modes: expected a scalar, got a "
+	      "sequence");
 }
 END_TEST
 
@@ -676,8 +710,8 @@ START_TEST(test_load_errors)
 	                 "/nonexistent/jobd.yaml: No such file or directory");
 	free(err);
 
-	ck_assert_int_eq(config_load("/", &c, &err), -EISDIR);
-	ck_assert_str_eq(err, "/: Is a directory");
+	ck_assert_int_eq(config_load("/", &c, &err), -EPERM);
+	ck_assert_str_eq(err, "/: refused: / is not a regular file");
 	free(err);
 
 	fd = mkstemp(path);
@@ -688,6 +722,17 @@ START_TEST(test_load_errors)
 	ck_assert_ptr_nonnull(err);
 	ck_assert_ptr_nonnull(strstr(err, ":2:3: limits.bogus: unknown key"));
 	ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
+	free(err);
+
+	/* Only the administrator may change the config (the trusted-file
+	 * check): a file anyone may write is refused, naming the fix. */
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(config_load(path, &c, &err), -EPERM);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
+	ck_assert_msg(strstr(err, "mode 0666) is writable by others; run: "
+	                          "chmod go-w "),
+	              "%s", err);
 	free(err);
 	unlink(path);
 
@@ -756,6 +801,9 @@ START_TEST(test_dev_config)
 	ck_assert_ptr_nonnull(p);
 	ck_assert(json_real_value(json_object_get(p->options, "softening")) ==
 	          0.01);
+	/* The build tree passes the trust check as it is: the development
+	 * config needs no plugin_strict_modes: false. */
+	ck_assert(c->plugin_strict_modes);
 	config_free(c);
 }
 END_TEST
@@ -771,6 +819,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_scalar_lists);
 	tcase_add_test(tc, test_listen_errors);
 	tcase_add_test(tc, test_log_levels);
+	tcase_add_test(tc, test_plugin_strict_modes);
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_bad_values);

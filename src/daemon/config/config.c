@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "auth/trusted.h"
 #include "daemon/config/reader.h"
 #include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
@@ -372,9 +373,31 @@ static int read_plugins(struct reader *r, struct config *c)
 }
 
 static const char *const top_keys[] = {
-        "listen", "plugin_dirs", "state_dir", "log_level",
-        "limits", "plugins",     "store",     NULL,
+        "listen",  "plugin_dirs", "state_dir",           "log_level", "limits",
+        "plugins", "store",       "plugin_strict_modes", NULL,
 };
+
+/* true or false, as YAML 1.2's core schema spells them. */
+static int read_bool(struct reader *r, bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
+	const char *s;
+	size_t i;
+	int rc;
+
+	rc = reader_want_scalar(r, &s);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < 3; i++) {
+		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
+			*out = !strcmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return reader_fail(r, &r->ev.start_mark,
+	                   "\"%s\" is not a boolean (use true or false)", s);
+}
 
 static int top_pair(struct reader *r, const char *key,
                     const yaml_mark_t *key_mark, void *data)
@@ -417,6 +440,8 @@ static int top_pair(struct reader *r, const char *key,
 		c->log_level = level;
 		return 0;
 	}
+	if (strcmp(key, "plugin_strict_modes") == 0)
+		return read_bool(r, &c->plugin_strict_modes);
 	if (strcmp(key, "limits") == 0)
 		return reader_section(r, limit_pair, &c->limits);
 	if (strcmp(key, "plugins") == 0)
@@ -491,6 +516,7 @@ int config_defaults(struct config *c)
 	if (!c->state_dir)
 		return -ENOMEM;
 	c->log_level = 6;
+	c->plugin_strict_modes = true;
 	c->limits.max_connections = 10000;
 	c->limits.max_frame_size = 16 * MIB;
 	c->limits.max_inflight_per_connection = 256;
@@ -580,56 +606,30 @@ int config_parse(const char *text, size_t len, const char *name,
 
 int config_load(const char *path, struct config **out, char **error)
 {
-	char *text = NULL, *nt;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, rc;
+	char *text = NULL, *why = NULL;
+	size_t len = 0;
+	int rc;
 
 	*out = NULL;
 	if (error)
 		*error = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto fail_errno;
-	}
-	/* Read to EOF rather than trusting st_size: works for pipes too. */
-	for (;;) {
-		if (len == cap) {
-			if (cap >= MAX_FILE_SIZE) {
-				rc = -EFBIG;
-				goto fail_errno;
-			}
-			cap = cap ? cap * 2 : 4096;
-			nt = realloc(text, cap);
-			if (!nt) {
-				rc = -ENOMEM;
-				goto fail_errno;
-			}
-			text = nt;
+	/* Whoever can write the config can name the plugin directories:
+	 * it is read only if only the administrator can change it
+	 * (docs/security.md, "Trusted files"). */
+	rc = trusted_read(path, 0, MAX_FILE_SIZE, &text, &len, &why);
+	if (rc < 0) {
+		if (error && (rc == -EPERM || rc == -EFBIG) && why) {
+			*error = why;
+			why = NULL;
+		} else if (error &&
+		           asprintf(error, "%s: %s", path, strerror(-rc)) < 0) {
+			*error = NULL;
 		}
-		n = read(fd, text + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto fail_errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+		free(why);
+		return rc;
 	}
-	close(fd);
-	rc = config_parse(text ? text : "", len, path, out, error);
+	rc = config_parse(text, len, path, out, error);
 	free(text);
-	return rc;
-
-fail_errno:
-	if (fd >= 0)
-		close(fd);
-	free(text);
-	if (error && asprintf(error, "%s: %s", path, strerror(-rc)) < 0)
-		*error = NULL;
 	return rc;
 }
 

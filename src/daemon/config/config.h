@@ -8,6 +8,7 @@
 #ifndef JOBD_DAEMON_CONFIG_H
 #define JOBD_DAEMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,10 @@ struct config {
 	size_t n_plugin_dirs;
 	char *state_dir; /* default /var/lib/jobd */
 	int log_level;   /* syslog number 3..7, default 6 (info) */
+	/* Refuse a plugin file or directory that others than root or the
+	 * service may change (docs/security.md); false: only warn, for a
+	 * development tree. Default true. */
+	bool plugin_strict_modes;
 	struct config_limits limits;
 	struct config_store store;
 	struct config_plugin *plugins; /* sections present in the file */
@@ -91,7 +96,9 @@ int config_parse(const char *text, size_t len, const char *name,
                  struct config **out, char **error);
 
 /* Reads and parses a file. Same contract; an unreadable file is an error
- * naming the path and strerror. */
+ * naming the path and strerror. The file is read only if the trusted-file
+ * check passes (auth/trusted.h; a regular file that only root or the
+ * service can change): -EPERM and that check's message otherwise. */
 int config_load(const char *path, struct config **out, char **error);
 
 /* Frees c and everything it owns; accepts NULL. */

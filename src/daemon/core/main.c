@@ -9,6 +9,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/core/jobd.h"
+#include "daemon/exec/registry.h"
 #include "daemon/util/log.h"
 #include "jobd-build.h"
 
@@ -100,8 +101,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		printf("%s: ok\n", path);
+		/* The plugin files too, through the same trust step and with
+		 * the same messages as a start; nothing is loaded. */
+		unsigned refused = registry_check(cfg);
+
 		config_free(cfg);
+		if (refused) {
+			fprintf(stderr,
+			        "jobd: %s: %u plugin file%s or director%s "
+			        "refused (above)\n",
+			        path, refused, refused == 1 ? "" : "s",
+			        refused == 1 ? "y" : "ies");
+			return 1;
+		}
+		printf("%s: ok\n", path);
 		return 0;
 	}
 	if (level < 0)

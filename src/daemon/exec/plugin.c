@@ -188,30 +188,29 @@ static void file_unref(struct plugin_file *f)
 }
 
 /*
- * Opens the file at path, or shares the loaded one if it is the same file.
+ * Takes fd, the plugin file as the registry opened and checked it, or
+ * shares the loaded file if it is the same one.
  * NOTE: dlopen(path) returns the object already loaded under that path
  * string even when path now names another file (a .so replaced by rename
  * for a reload), so new calls would run the old code. Through
  * /proc/self/fd/N of a descriptor we hold, every load has a name of its
  * own: the same file is shared here, a new file is loaded afresh. The
  * descriptor stays open while the object is loaded, so no later load can
- * reuse the name.
+ * reuse the name. And what is loaded (and hashed for provenance) is the
+ * very file the registry's trust check looked at: whatever path names by
+ * now does not matter.
  */
-static int file_open(struct plugin_files *files, const char *path,
+static int file_open(struct plugin_files *files, int fd,
                      struct plugin_file **out, char **why)
 {
 	struct plugin_file *f;
 	struct stat st;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		int err = errno;
 
-		*why = strdup_printf("cannot load: %s: %s", path,
-		                     strerror(err));
-		if (fd >= 0)
-			close(fd);
+		*why = strdup_printf("cannot load: %s", strerror(err));
+		close(fd);
 		return -err;
 	}
 	f = file_find(files, &st);
@@ -236,7 +235,7 @@ static int file_open(struct plugin_files *files, const char *path,
 	f->size = st.st_size;
 	snprintf(f->dl_name, sizeof(f->dl_name), "/proc/self/fd/%d", fd);
 	/* For provenance: the exact build that makes every result. */
-	if (sha256_file_hex(f->dl_name, f->sha256) < 0)
+	if (sha256_fd_hex(fd, f->sha256) < 0)
 		f->sha256[0] = '\0';
 	f->next = files->head;
 	files->head = f;
@@ -250,7 +249,7 @@ static int file_open(struct plugin_files *files, const char *path,
 	return 0;
 }
 
-int plugin_open(struct plugin_files *files, const char *path,
+int plugin_open(struct plugin_files *files, const char *path, int fd,
                 struct plugin **out, char **why)
 {
 	struct plugin *p;
@@ -260,12 +259,14 @@ int plugin_open(struct plugin_files *files, const char *path,
 
 	*why = NULL;
 	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p || !(p->path = strdup(path))) {
+		free(p);
+		close(fd);
 		return -ENOMEM;
+	}
 	atomic_init(&p->refs, 1);
 	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
-	p->path = strdup(path);
-	rc = file_open(files, path, &p->file, why);
+	rc = file_open(files, fd, &p->file, why);
 	if (rc < 0)
 		goto fail;
 	rc = -EINVAL;
@@ -647,11 +648,11 @@ const char *plugin_name(const struct plugin *p)
 	return p->desc ? p->desc->name : p->path;
 }
 
-bool plugin_file_changed(const struct plugin *p, const char *path)
+bool plugin_file_changed(const struct plugin *p, int fd)
 {
 	struct stat st;
 
-	if (stat(path, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return true;
 	return st.st_dev != p->dev || st.st_ino != p->ino ||
 	       st.st_size != p->size || st.st_mtim.tv_sec != p->mtime.tv_sec ||

@@ -86,12 +86,16 @@ struct plugin_files {
 };
 
 /*
- * dlopen()s path with RTLD_NOW | RTLD_LOCAL, finds the entry symbol and
- * checks the descriptor (ABI major, size, name, process). Does not call
- * init. Returns 0 and a plugin with one reference, or a negative errno with
- * a malloc'd reason in *why (caller frees).
+ * Loads the .so open on fd (read-only; plugin_open takes it over, whatever
+ * happens), the file the registry's trust check opened from path: it is
+ * dlopen()ed with RTLD_NOW | RTLD_LOCAL as /proc/self/fd/N, never by
+ * path. Finds the entry symbol and checks the descriptor (ABI major,
+ * size, name, process). Does not call init. path is for messages and
+ * reloads. Returns 0 and a plugin with one reference, or a negative errno
+ * with a malloc'd reason in *why (caller frees; may be NULL after
+ * -ENOMEM).
  */
-int plugin_open(struct plugin_files *files, const char *path,
+int plugin_open(struct plugin_files *files, const char *path, int fd,
                 struct plugin **out, char **why);
 
 /* Calls init with the section's options and starts the pool, whose
@@ -111,7 +115,8 @@ void plugin_unref(struct plugin *p);
 
 const char *plugin_name(const struct plugin *p);
 
-/* True if the file at path is not the one p was loaded from. */
-bool plugin_file_changed(const struct plugin *p, const char *path);
+/* True if the file open on fd (borrowed) is not the one p was loaded
+ * from. */
+bool plugin_file_changed(const struct plugin *p, int fd);
 
 #endif

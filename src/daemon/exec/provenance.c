@@ -2,7 +2,6 @@
 #include "daemon/exec/provenance.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -57,23 +56,21 @@ int sha256_hex(const void *buf, size_t len, char out[SHA256_HEX_LEN + 1])
 	return 0;
 }
 
-int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN + 1])
+int sha256_fd_hex(int fd, char out[SHA256_HEX_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
 	EVP_MD_CTX *ctx = NULL;
 	unsigned n = 0;
+	off_t at = 0;
 	ssize_t got;
-	int fd, rc = -EIO;
+	int rc = -EIO;
 
 	out[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, sha256(), NULL))
 		goto out;
 	for (;;) {
-		got = read(fd, buf, sizeof(buf));
+		got = pread(fd, buf, sizeof(buf), at);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -84,6 +81,7 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN + 1])
 			break;
 		if (!EVP_DigestUpdate(ctx, buf, (size_t)got))
 			goto out;
+		at += got;
 	}
 	if (!EVP_DigestFinal_ex(ctx, md, &n) || n != 32)
 		goto out;
@@ -91,7 +89,6 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN + 1])
 	rc = 0;
 out:
 	EVP_MD_CTX_free(ctx);
-	close(fd);
 	return rc;
 }
 

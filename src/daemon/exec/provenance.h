@@ -33,8 +33,10 @@ struct provenance {
 /* Hex SHA-256 of buf[0..len) into out[65]. Returns 0 or -EIO. */
 int sha256_hex(const void *buf, size_t len, char out[SHA256_HEX_LEN + 1]);
 
-/* Hex SHA-256 of the file at path. Returns 0 or a negative errno. */
-int sha256_file_hex(const char *path, char out[SHA256_HEX_LEN + 1]);
+/* Hex SHA-256 of the whole file open on fd (borrowed; read with pread
+ * from offset 0, so its offset is left alone): the plugin file exactly as
+ * the trust check opened it. Returns 0 or a negative errno. */
+int sha256_fd_hex(int fd, char out[SHA256_HEX_LEN + 1]);
 
 /* Hex SHA-256 of v's canonical text: json_dumps with JSON_SORT_KEYS |
  * JSON_COMPACT | JSON_ENCODE_ANY, so equal JSON hashes equal. */

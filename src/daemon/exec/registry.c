@@ -3,13 +3,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "auth/trusted.h"
 #include "daemon/exec/pool.h"
 #include "daemon/exec/pyplugin.h"
 #include "daemon/util/log.h"
@@ -90,38 +94,113 @@ int registry_add(struct registry *reg, struct plugin *p)
 	return 0;
 }
 
-/* NAME.so, and NAME.py for the Python host (exec/pyplugin.h). */
-static int so_filter(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
+/* --- the trust step ------------------------------------------------------ */
 
-	return d->d_name[0] != '.' && n > 3 &&
-	       (!strcmp(d->d_name + n - 3, ".so") ||
-	        pyplugin_is_python(d->d_name));
+/* plugin_strict_modes: false: opens path although it failed the check.
+ * Owner and mode are let go, not the kind of file (-EPERM): a FIFO named
+ * like a plugin must not hang the loop. */
+static int open_anyway(const char *path, bool want_dir, int *fd)
+{
+	struct stat st;
+	int rc = 0;
+
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	                         (want_dir ? O_DIRECTORY : 0));
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0 || fcntl(*fd, F_SETFL, 0) < 0)
+		rc = -errno;
+	else if (!want_dir && !S_ISREG(st.st_mode))
+		rc = -EPERM;
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
 }
 
-int registry_scan_dir(const char *dir, char ***paths, size_t *n_paths)
+/*
+ * trusted_open with plugin_strict_modes applied. what prefixes the log
+ * lines: "plugin " or "plugin_dirs: " (the trust check's own message starts
+ * with the path). A refusal is an error, or with strict false a warning
+ * and the file opened as it is.
+ */
+static int open_checked(const char *path, unsigned flags, bool strict,
+                        const char *what, int *fd)
 {
-	struct dirent **list;
-	char **grown;
-	int n, i;
+	bool want_dir = flags & TRUSTED_DIRECTORY;
+	char *error = NULL;
+	int rc;
 
-	n = scandir(dir, &list, so_filter, alphasort);
-	if (n < 0) {
+	rc = trusted_open(path, flags, fd, &error);
+	if (rc == -EPERM && !strict)
+		rc = open_anyway(path, want_dir, fd);
+	if (rc == 0 && error)
+		log_warning("plugin_strict_modes: false, so used anyway: %s%s",
+		            what, error);
+	else if (rc == -EPERM)
+		log_error("%s%s", what, error ? error : path);
+	else if (rc < 0 && want_dir)
+		/* A missing directory is not worth more than a warning. */
+		log_warning("%s%s: %s", what, path, strerror(-rc));
+	else if (rc < 0)
+		log_error("%s%s: cannot load: %s", what, path, strerror(-rc));
+	free(error);
+	return rc;
+}
+
+int registry_open_file(const struct config *cfg, const char *path, int *fd)
+{
+	return open_checked(path, 0, cfg->plugin_strict_modes, "plugin ", fd);
+}
+
+/* NAME.so, and NAME.py for the Python host (exec/pyplugin.h). */
+static bool is_plugin_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 3 &&
+	       (!strcmp(name + n - 3, ".so") || pyplugin_is_python(name));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int registry_scan_dir(const char *dir, bool strict, char ***paths,
+                      size_t *n_paths)
+{
+	size_t first = *n_paths;
+	struct dirent *e;
+	char **grown;
+	DIR *d;
+	int fd, rc;
+
+	/* The listing comes from the directory that was checked. */
+	rc = open_checked(dir, TRUSTED_DIRECTORY, strict, "plugin_dirs: ", &fd);
+	if (rc < 0)
+		return rc == -EPERM ? rc : 0; /* a missing one is not fatal */
+	d = fdopendir(fd);
+	if (!d) {
 		log_warning("plugin_dirs: %s: %s", dir, strerror(errno));
-		return 0; /* a missing directory is not fatal */
+		close(fd);
+		return 0;
 	}
-	for (i = 0; i < n; i++) {
+	while ((e = readdir(d))) {
+		if (!is_plugin_file(e->d_name))
+			continue;
 		grown = realloc(*paths, (*n_paths + 1) * sizeof(*grown));
-		if (grown) {
-			*paths = grown;
-			if (asprintf(&grown[*n_paths], "%s/%s", dir,
-			             list[i]->d_name) >= 0)
-				(*n_paths)++;
-		}
-		free(list[i]);
+		if (!grown)
+			break;
+		*paths = grown;
+		if (asprintf(&grown[*n_paths], "%s/%s", dir, e->d_name) >= 0)
+			(*n_paths)++;
 	}
-	free(list);
+	closedir(d);
+	if (*n_paths > first)
+		qsort(*paths + first, *n_paths - first, sizeof(**paths),
+		      cmp_str);
 	return 0;
 }
 
@@ -138,38 +217,19 @@ static const struct config_plugin *section_for(const struct config *cfg,
 	return defaults;
 }
 
-/* A NAME.py: served by jobd-worker's Python host, in worker processes
- * only (docs/python-plugins.md). */
-static struct plugin *load_python(const struct config *cfg, const char *path)
-{
-	struct config_plugin defaults;
-	char name[65], *why;
-
-	if (pyplugin_name(path, name, sizeof(name)) < 0) {
-		log_error("plugin %s: the file name is not a plugin name (want "
-		          "1-64 of [a-z0-9_-], then .py); skipped",
-		          path);
-		return NULL;
-	}
-	why = pyplugin_refusal(name, section_for(cfg, name, &defaults));
-	log_error("plugin %s (%s): %s; skipped", path, name,
-	          why ? why : "out of memory");
-	free(why);
-	return NULL;
-}
-
-struct plugin *registry_load(struct registry *reg, const struct config *cfg,
-                             const char *path)
+/* Loads and starts the plugin file open on fd (taken over), which the
+ * trust step opened from path. */
+static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
+                              const char *path, int fd)
 {
 	struct config_plugin defaults;
 	const struct config_plugin *section;
 	struct plugin *p = NULL;
 	char *why = NULL;
 
-	if (pyplugin_is_python(path))
-		return load_python(cfg, path);
-	if (plugin_open(&reg->files, path, &p, &why) < 0) {
-		log_error("plugin %s: %s; skipped", path, why);
+	if (plugin_open(&reg->files, path, fd, &p, &why) < 0) {
+		log_error("plugin %s: %s; skipped", path,
+		          why ? why : "out of memory");
 		goto fail;
 	}
 	section = section_for(cfg, plugin_name(p), &defaults);
@@ -190,12 +250,73 @@ fail:
 	return NULL;
 }
 
-static void scan_all(const struct config *cfg, char ***paths, size_t *n)
+/* A NAME.py, open on fd (taken over) after the same trust step as a .so:
+ * served by jobd-worker's Python host, in worker processes only
+ * (docs/python-plugins.md). */
+static struct plugin *load_python(const struct config *cfg, const char *path,
+                                  int fd)
 {
+	struct config_plugin defaults;
+	char name[65], *why;
+
+	close(fd); /* the process pool is to pass it on as plugin_fd */
+	if (pyplugin_name(path, name, sizeof(name)) < 0) {
+		log_error("plugin %s: the file name is not a plugin name (want "
+		          "1-64 of [a-z0-9_-], then .py); skipped",
+		          path);
+		return NULL;
+	}
+	why = pyplugin_refusal(name, section_for(cfg, name, &defaults));
+	log_error("plugin %s (%s): %s; skipped", path, name,
+	          why ? why : "out of memory");
+	free(why);
+	return NULL;
+}
+
+struct plugin *registry_load(struct registry *reg, const struct config *cfg,
+                             const char *path)
+{
+	int fd;
+
+	if (registry_open_file(cfg, path, &fd) < 0)
+		return NULL;
+	if (pyplugin_is_python(path))
+		return load_python(cfg, path, fd);
+	return load_fd(reg, cfg, path, fd);
+}
+
+/* Every plugin file in cfg's plugin_dirs. Returns how many directories
+ * were refused. */
+static unsigned scan_all(const struct config *cfg, char ***paths, size_t *n)
+{
+	unsigned refused = 0;
 	size_t i;
 
 	for (i = 0; i < cfg->n_plugin_dirs; i++)
-		registry_scan_dir(cfg->plugin_dirs[i], paths, n);
+		if (registry_scan_dir(cfg->plugin_dirs[i],
+		                      cfg->plugin_strict_modes, paths,
+		                      n) == -EPERM)
+			refused++;
+	return refused;
+}
+
+unsigned registry_check(const struct config *cfg)
+{
+	char **paths = NULL;
+	size_t n = 0, i;
+	unsigned refused;
+	int fd = -1;
+
+	refused = scan_all(cfg, &paths, &n);
+	for (i = 0; i < n; i++) {
+		if (registry_open_file(cfg, paths[i], &fd) == -EPERM)
+			refused++;
+		else if (fd >= 0)
+			close(fd);
+		free(paths[i]);
+	}
+	free(paths);
+	return refused;
 }
 
 void registry_load_all(struct registry *reg, const struct config *cfg)
@@ -261,20 +382,29 @@ void registry_reload(struct registry *reg, const struct config *old,
 	struct plugin **keep = NULL, *p, *q;
 	char **paths = NULL;
 	size_t n_paths = 0, n_keep = 0, i, k;
+	int fd, rc;
 
 	scan_all(cfg, &paths, &n_paths);
 	keep = calloc(n_paths + 1, sizeof(*keep));
 	for (i = 0; keep && i < n_paths; i++) {
 		p = find_path(reg, paths[i]);
-		if (p && !plugin_file_changed(p, paths[i]) &&
+		/* The trust check holds at every reload as at start, for an
+		 * unchanged file too: a file now writable by others may have
+		 * changed the very pages its instance runs. A refused file
+		 * (logged) takes its running instance away with it. */
+		rc = registry_open_file(cfg, paths[i], &fd);
+		if (rc == -EPERM)
+			continue;
+		if (rc == 0 && p && !plugin_file_changed(p, fd) &&
 		    options_equal(old, cfg, plugin_name(p))) {
+			close(fd);
 			keep_running(p, cfg);
 			keep[n_keep++] = plugin_ref(p);
 			continue;
 		}
 		/* New, changed file, or new options: a fresh instance takes
 		 * new calls; the old one finishes its jobs, then unloads. */
-		q = registry_load(reg, cfg, paths[i]);
+		q = rc == 0 ? load_fd(reg, cfg, paths[i], fd) : NULL;
 		if (!q && p) {
 			/* A replacement that fails to load or start (logged)
 			 * must not take a working plugin away. */

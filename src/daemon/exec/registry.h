@@ -9,6 +9,7 @@
 #ifndef JOBD_DAEMON_EXEC_REGISTRY_H
 #define JOBD_DAEMON_EXEC_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,24 +42,48 @@ char *registry_names(const struct registry *reg);
  * with both paths; p is then the caller's), or -ENOMEM. */
 int registry_add(struct registry *reg, struct plugin *p);
 
-/* Appends DIR/NAME.so and DIR/NAME.py (a Python plugin, exec/pyplugin.h)
- * for every plugin file in dir, sorted by name. A missing directory is
- * logged, not an error. */
-int registry_scan_dir(const char *dir, char ***paths, size_t *n_paths);
+/*
+ * The trust step, the first step of loading any plugin file, whatever its
+ * kind (a .so today, NAME.py later): opens path through trusted_open()
+ * (docs/security.md, "Trusted files": the file and every directory above
+ * it owned by root or by us, writable by no one else). The loader then
+ * reads only *fd (the caller's), so the file checked is the file loaded.
+ * A refusal is logged with the file, its owner and mode and the command
+ * that fixes it, and returns -EPERM; with cfg->plugin_strict_modes false
+ * it is logged as a warning and the file is opened anyway. Other errors
+ * (-ENOENT, ...) are logged too.
+ */
+int registry_open_file(const struct config *cfg, const char *path, int *fd);
 
-/* Opens and starts the plugin at path with its section from cfg. Returns
- * the started plugin (one reference, the caller's) or NULL after logging
- * why. */
+/* Appends DIR/NAME.so and DIR/NAME.py (a Python plugin, exec/pyplugin.h)
+ * for every plugin file in dir, sorted by name. The directory goes through
+ * the trust check first and is listed through the descriptor checked: a
+ * refused one (logged) lists nothing and returns -EPERM, unless strict is
+ * false (a warning). A missing directory is logged, not an error. */
+int registry_scan_dir(const char *dir, bool strict, char ***paths,
+                      size_t *n_paths);
+
+/* Opens (through registry_open_file) and starts the plugin at path with
+ * its section from cfg. Returns the started plugin (one reference, the
+ * caller's) or NULL after logging why. */
 struct plugin *registry_load(struct registry *reg, const struct config *cfg,
                              const char *path);
+
+/* jobd --check-config: what a start would check, without loading a
+ * plugin: every plugin directory and plugin file of cfg through the
+ * trust step, each problem logged as a start would log it. Returns how
+ * many were refused (with plugin_strict_modes false, only what is not a
+ * regular file or directory at all). */
+unsigned registry_check(const struct config *cfg);
 
 /* Start-up: loads every plugin in cfg's plugin_dirs. */
 void registry_load_all(struct registry *reg, const struct config *cfg);
 
-/* SIGHUP: rescans with cfg. Unchanged plugins keep running with their new
- * section applied; new, changed or re-optioned ones get a fresh instance
- * (the old one finishes its jobs); removed ones unload once idle. old is
- * the config in force until now. */
+/* SIGHUP: rescans with cfg; every file goes through the trust step again.
+ * Unchanged plugins keep running with their new section applied; new,
+ * changed or re-optioned ones get a fresh instance (the old one finishes
+ * its jobs); removed ones, and those whose file is now refused, unload
+ * once idle. old is the config in force until now. */
 void registry_reload(struct registry *reg, const struct config *old,
                      const struct config *cfg);
 
