@@ -121,8 +121,9 @@ def _check_arity(fn, n, what, path):
     try:
         inspect.signature(fn).bind(*([None] * n))
     except TypeError:
-        raise LoadError("%s:%d: %s" % (path, fn.__code__.co_firstlineno,
-                                       what)) from None
+        code = getattr(fn, "__code__", None)
+        raise LoadError("%s:%d: %s" % (path, getattr(code, "co_firstlineno",
+                                                     0), what)) from None
     except ValueError:
         pass  # no signature to check (a builtin): let the call decide
 
