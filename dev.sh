@@ -9,19 +9,30 @@
 set -eu
 cd "$(dirname "$0")"
 
+# What building and running jobd needs.
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
-libssl-dev openssl clang clang-format libclang-rt-14-dev valgrind systemd prometheus \
-python3-pytest python3-numpy python3-sklearn python3-dev \
+libssl-dev libpq-dev clang-format python3-dev"
+# What the whole test suite needs besides: sanitizers and valgrind, the
+# Python client's and the plugins' references, the Debian packages and their
+# container, a real PostgreSQL and HAProxy, a real browser, Prometheus'
+# metrics checker and the benchmark's load generator.
+TEST_PACKAGES="openssl clang libclang-rt-14-dev valgrind systemd prometheus \
+python3-pytest python3-numpy python3-sklearn python3-jsonschema \
 dpkg-dev debhelper lintian debootstrap systemd-container util-linux procps \
-libpq-dev postgresql haproxy"
+postgresql haproxy chromium nodejs wrk"
 
-need_packages() {
+need_packages() { # package...
 	missing=""
-	for p in $PACKAGES; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q "install ok installed" || missing="$missing $p"
 	done
+	# npm: Debian's package, unless the installed Node.js brings its own
+	# (a Node.js from elsewhere conflicts with Debian's npm package).
+	case " $* " in *" nodejs "*)
+		command -v npm >/dev/null 2>&1 || missing="$missing npm" ;;
+	esac
 	[ -z "$missing" ] && return 0
 	echo "dev.sh: installing:$missing" >&2
 	if [ "$(id -u)" != 0 ]; then
@@ -44,14 +55,14 @@ setup() { # dir [meson options...]
 cmd=${1:-}
 case "$cmd" in
 run)
-	need_packages
+	need_packages $PACKAGES
 	setup build
 	echo "dev.sh: starting jobd on 127.0.0.1:7878 (Ctrl-C stops it)" >&2
 	echo "dev.sh: in another terminal: build/src/jobctl/jobctl call echo '{\"hello\": \"world\"}'" >&2
 	exec build/src/daemon/jobd --config build/conf/jobd-dev.yaml
 	;;
 test)
-	need_packages
+	need_packages $PACKAGES $TEST_PACKAGES
 	setup build
 	setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 	setup build-tsan -Db_sanitize=thread -Db_lundef=false

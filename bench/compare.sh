@@ -7,7 +7,8 @@
 #   bench/compare.sh [BUILD_DIR]        (default: ./build)
 #
 # Needs (benchmarking only, not CI): redis-server redis-tools
-# gearman-job-server libgearman-dev (for bench/gearman/, built when found).
+# gearman-job-server libgearman-dev (for bench/gearman/, built when found),
+# wrk (the HTTP row: jobd's REST API, keep-alive; env JOBD_HTTP_PORT).
 # Everything listens on 127.0.0.1 on ports of its own (env JOBD_PORT,
 # REDIS_PORT, GEARMAN_PORT); everything started here is stopped here, by
 # pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
@@ -21,6 +22,7 @@ set -uo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 JOBD_PORT=${JOBD_PORT:-27878}
 JOBD_PORT_B=${JOBD_PORT_B:-27879}
+JOBD_HTTP_PORT=${JOBD_HTTP_PORT:-27880}
 JOBD_BIN_B=${JOBD_BIN_B:-}
 REDIS_PORT=${REDIS_PORT:-26379}
 GEARMAN_PORT=${GEARMAN_PORT:-24730}
@@ -40,6 +42,8 @@ done
 have_redis=1 have_gearman=1
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || have_redis=0
 command -v gearmand >/dev/null && [ -x "$GM_LOAD" ] || have_gearman=0
+have_wrk=1
+command -v wrk >/dev/null || have_wrk=0
 
 ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 TMP=$(mktemp -d /tmp/jobd-compare.XXXXXX)
@@ -73,6 +77,8 @@ listen: "127.0.0.1:$JOBD_PORT"
 plugin_dirs: ['$BUILD/plugins', '$BUILD/tests/plugins']
 state_dir: '$TMP/state'
 log_level: warning
+http:
+  listen: ["127.0.0.1:$JOBD_HTTP_PORT"]
 limits:
   max_connections: $((IDLE + 1000))
 plugins:
@@ -86,9 +92,11 @@ mkdir -p "$TMP/state"
 JOBD_PID=$!
 PIDS+=("$JOBD_PID")
 wait_port "$JOBD_PORT"
+wait_port "$JOBD_HTTP_PORT"
 if [ -n "$JOBD_BIN_B" ]; then
 	mkdir -p "$TMP/state-b"
 	sed -e "s/:$JOBD_PORT\"/:$JOBD_PORT_B\"/" -e "s|/state'|/state-b'|" \
+		-e "/^http:/,/^limits:/{/^limits:/!d}" \
 		"$TMP/jobd.yaml" >"$TMP/jobd-b.yaml"
 	"$JOBD_BIN_B" -c "$TMP/jobd-b.yaml" 2>"$TMP/jobd-b.log" &
 	PIDS+=("$!")
@@ -144,6 +152,24 @@ gb() { # name, depth
 	add "$1" "$(val "$out" rps)" "$(val "$out" p99_us)"
 }
 
+# The same 64-byte echo over HTTP: POST /v1/plugins/echo/call, keep-alive,
+# one request at a time per connection (HTTP/1.1 has no ids to multiplex).
+cat >"$TMP/echo.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"p":"0123456789012345678901234567890123456789012345678901"}'
+LUA
+hb() { # name: one wrk run, 50 connections
+	local out rps p99
+	out=$(wrk -t 2 -c 50 -d "${DURATION}s" --latency -s "$TMP/echo.lua" \
+		"http://127.0.0.1:$JOBD_HTTP_PORT/v1/plugins/echo/call" 2>&1) || true
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u);
+		sub(/[a-z]+$/, "", v); f = (u == "s" ? 1e6 : u == "ms" ? 1e3 : 1);
+		printf "%.0f", v * f}' <<<"$out")
+	add "$1" "${rps:-0}" "${p99:-0}"
+}
+
 for r in $(seq "$REPS"); do
 	echo "round $r/$REPS ..." >&2
 	for d in 1 16; do
@@ -159,6 +185,7 @@ for r in $(seq "$REPS"); do
 		fi
 		[ $have_gearman = 1 ] && gb "gearman_d$d" $d
 	done
+	[ $have_wrk = 1 ] && hb jobd_http
 done
 
 m() { median ${R[$1]:-0}; }
@@ -188,6 +215,8 @@ for d in 1 16; do
 	[ $have_gearman = 1 ] && printf '%-44s %12.0f %10.0f\n' \
 		"gearmand + 4 C workers, gm-load D=$d" "$(m gearman_d$d)" "$(mp gearman_d$d)"
 done
+[ $have_wrk = 1 ] && printf '%-44s %12.0f %10.0f\n' \
+	"jobd echo over HTTP, wrk keep-alive" "$(m jobd_http)" "$(mp jobd_http)"
 echo
 printf '%-44s %9s %9s %8s\n' "ratios: of the medians; paired:" "medians" "paired" "target"
 echo "(paired: the median of the ratios within each round)"
@@ -197,6 +226,7 @@ if [ $have_redis = 1 ]; then
 	row "D=16 jobd / redis-benchmark -P 16" jobd_d16 redis_p16 ">= 0.35"
 	row "D=16 jobd / redis (same client)" jobd_d16 redisresp_d16 "-"
 fi
+[ $have_wrk = 1 ] && row "jobd HTTP (wrk) / binary protocol D=1" jobd_http jobd_d1 "-"
 if [ -n "$JOBD_BIN_B" ]; then
 	row "D=1  jobd B / jobd A" jobdB_d1 jobd_d1 "-"
 	row "D=16 jobd B / jobd A" jobdB_d16 jobd_d16 "-"

@@ -219,6 +219,10 @@ function jobCard(id) {
 function showJob(job) {
   const li = jobCard(job.job);
   const final = FINAL_STATES.includes(job.state);
+  // A job never leaves a final state: an answer sent before it ended (a
+  // cancel's, while the plugin was stopping) can arrive after the event
+  // stream's final event, and must not bring back "running".
+  if (!final && FINAL_STATES.includes(li.dataset.state)) return;
   li.querySelector('.job-plugin').textContent = job.plugin;
   // An admin sees everyone's jobs: say whose.
   if (job.user) li.querySelector('.job-user').textContent = 'by ' + job.user;

@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
 # SECONDS: per harness (default 60); HARNESS: frame, message, config,
-# users, hello, wmsg
+# users, hello, wmsg, http_route
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -26,7 +26,7 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message config users hello wmsg}
+harnesses=${*:-frame message config users hello wmsg http_route}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
@@ -48,8 +48,17 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/auth/trusted.c"
 		;;
 	wmsg) echo "$top/src/wire/frame.c $top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c" ;;
+	http_route)
+		echo "$top/src/daemon/net/http_route.c" \
+			"$top/src/daemon/config/config.c" \
+			"$top/src/daemon/config/reader.c" \
+			"$top/src/daemon/config/store_section.c" \
+			"$top/src/daemon/config/units.c" \
+			"$top/src/daemon/config/yaml_json.c" \
+			"$top/src/wire/frame.c $top/src/wire/message.c"
+		;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, config, users, hello, wmsg)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, config, users, hello, wmsg, http_route)" >&2
 		exit 2
 		;;
 	esac
@@ -75,7 +84,8 @@ for h in $harnesses; do
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
 			"$top/src/wire/message.h" "$top/src/daemon/config/"*.h \
 			"$top/src/auth/users.h" "$top/src/auth/token.h" \
-			"$top/src/ipc/wmsg.h" "$top/src/ipc/wchan.h"; do
+			"$top/src/ipc/wmsg.h" "$top/src/ipc/wchan.h" \
+			"$top/src/daemon/net/http_route.h"; do
 			[ "$f" -nt "$bin" ] && stale=yes
 		done
 	fi

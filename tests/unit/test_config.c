@@ -254,6 +254,34 @@ START_TEST(test_listen_errors)
 }
 END_TEST
 
+START_TEST(test_http)
+{
+	struct config *c = ok("listen: \"127.0.0.1:1\"\n");
+
+	ck_assert_uint_eq(c->http.n_listen, 0);
+	ck_assert_uint_eq(c->http.max_header_size, 16 * 1024);
+	ck_assert_uint_eq(c->http.header_timeout_ms, 10000);
+	ck_assert_ptr_null(c->http.web_dir);
+	config_free(c);
+	c = ok("http:\n  listen: [\"127.0.0.1:7880\", \"[::1]:7880\"]\n"
+	       "  max_header_size: 8KiB\n  header_timeout: 2s\n"
+	       "  web_dir: /srv/web\n");
+	ck_assert_uint_eq(c->http.n_listen, 2);
+	ck_assert_str_eq(c->http.listen[1], "[::1]:7880");
+	ck_assert_uint_eq(c->http.max_header_size, 8 * 1024);
+	ck_assert_uint_eq(c->http.header_timeout_ms, 2000);
+	ck_assert_str_eq(c->http.web_dir, "/srv/web");
+	config_free(c);
+	fails("http:\n  listen: [\"a\"]\n",
+	      "t.yaml:2:12: http.listen[0]: \"a\": expected host:port");
+	fails("http:\n  max_header_size: 100\n",
+	      "t.yaml:2:20: http.max_header_size: 100 is out of range "
+	      "(1KiB..1MiB)");
+	fails("http:\n  body_timeout: 1s\n",
+	      "t.yaml:2:3: http.body_timeout: unknown key");
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
 	static const char *const names[] = {"error", "warning", "notice",
@@ -818,6 +846,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_scalar_lists);
 	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_http);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_plugin_strict_modes);
 	tcase_add_test(tc, test_units);

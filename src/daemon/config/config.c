@@ -372,9 +372,53 @@ static int read_plugins(struct reader *r, struct config *c)
 	return reader_for_each_pair(r, "plugin section", plugins_pair, c);
 }
 
+static const char *const http_keys[] = {
+        "listen", "max_header_size", "header_timeout", "web_dir", NULL,
+};
+
+static int http_pair(struct reader *r, const char *key,
+                     const yaml_mark_t *key_mark, void *data)
+{
+	struct config_http *h = data;
+	const char *s;
+	uint64_t v;
+	char *d;
+	int rc;
+
+	if (strcmp(key, "listen") == 0)
+		return reader_string_list(r, &h->listen, &h->n_listen,
+		                          check_listen);
+	if (strcmp(key, "max_header_size") == 0) {
+		rc = read_number(r, F_SIZE, 1024, 1024 * 1024, &v);
+		if (rc == 0)
+			h->max_header_size = (uint32_t)v;
+		return rc;
+	}
+	if (strcmp(key, "header_timeout") == 0) {
+		rc = read_number(r, F_DURATION, 1, DURATION_MAX_MS, &v);
+		if (rc == 0)
+			h->header_timeout_ms = v;
+		return rc;
+	}
+	if (strcmp(key, "web_dir") == 0) {
+		rc = reader_want_scalar(r, &s);
+		if (rc < 0)
+			return rc;
+		if (!*s)
+			return reader_fail(r, &r->ev.start_mark, "empty path");
+		d = strdup(s);
+		if (!d)
+			return reader_fail_nomem(r);
+		free(h->web_dir);
+		h->web_dir = d;
+		return 0;
+	}
+	return reader_fail_unknown_key(r, key_mark, key, http_keys);
+}
+
 static const char *const top_keys[] = {
-        "listen",  "plugin_dirs", "state_dir",           "log_level", "limits",
-        "plugins", "store",       "plugin_strict_modes", NULL,
+        "listen", "plugin_dirs", "state_dir", "log_level",           "limits",
+        "http",   "plugins",     "store",     "plugin_strict_modes", NULL,
 };
 
 /* true or false, as YAML 1.2's core schema spells them. */
@@ -444,6 +488,8 @@ static int top_pair(struct reader *r, const char *key,
 		return read_bool(r, &c->plugin_strict_modes);
 	if (strcmp(key, "limits") == 0)
 		return reader_section(r, limit_pair, &c->limits);
+	if (strcmp(key, "http") == 0)
+		return reader_section(r, http_pair, &c->http);
 	if (strcmp(key, "plugins") == 0)
 		return read_plugins(r, c);
 	if (strcmp(key, "store") == 0)
@@ -528,6 +574,8 @@ int config_defaults(struct config *c)
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;
+	c->http.max_header_size = 16 * KIB;
+	c->http.header_timeout_ms = 10 * SEC_MS;
 	store_section_defaults(&c->store);
 	return 0;
 }
@@ -546,6 +594,10 @@ void config_fini(struct config *c)
 		free(c->plugin_dirs[i]);
 	free(c->plugin_dirs);
 	free(c->state_dir);
+	for (i = 0; i < c->http.n_listen; i++)
+		free(c->http.listen[i]);
+	free(c->http.listen);
+	free(c->http.web_dir);
 	for (i = 0; i < c->n_plugins; i++)
 		plugin_fini(&c->plugins[i]);
 	free(c->plugins);

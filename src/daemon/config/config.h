@@ -50,6 +50,17 @@ struct config_limits {
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
 };
 
+/* The HTTP front end (docs/http.md); n_listen 0: none. */
+struct config_http {
+	char **listen; /* same forms as the top-level listen: */
+	size_t n_listen;
+	uint32_t max_header_size; /* request line and headers, 16 KiB */
+	/* Reading a request and writing an answer: the longest a client
+	 * may stay silent (evhttp re-arms it on each read). 10 s. */
+	uint64_t header_timeout_ms;
+	char *web_dir; /* the page's files; NULL: the installed ones */
+};
+
 /* store: where detached jobs live (docs/cluster.md). */
 enum config_store_backend {
 	CONFIG_STORE_SQLITE = 0, /* state_dir/jobs.db, one host (default) */
@@ -79,6 +90,7 @@ struct config {
 	 * development tree. Default true. */
 	bool plugin_strict_modes;
 	struct config_limits limits;
+	struct config_http http;
 	struct config_store store;
 	struct config_plugin *plugins; /* sections present in the file */
 	size_t n_plugins;

@@ -14,6 +14,7 @@
 #include "daemon/core/status.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
+#include "daemon/net/http.h"
 #include "daemon/net/listener.h"
 #include "daemon/proto/detached.h"
 #include "daemon/proto/dispatch.h"
@@ -128,12 +129,16 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	rc = listeners_open(&jd->net, cfg, config_path);
 	if (rc < 0)
 		return rc;
+	rc = http_open(&jd->net, cfg);
+	if (rc < 0)
+		return rc;
 	rc = status_watchdog_start(jd);
 	if (rc < 0)
 		return rc;
 	listeners_describe(&jd->net, addrs, sizeof(addrs));
-	log_notice("jobd %s ready on %s with %zu plugin(s)", JOBD_VERSION,
-	           addrs, jd->plugins.n_plugins);
+	log_notice("jobd %s ready on %s%s%s with %zu plugin(s)", JOBD_VERSION,
+	           addrs, *http_describe(&jd->net) ? "," : "",
+	           http_describe(&jd->net), jd->plugins.n_plugins);
 	/* Only now: the listeners are bound and the plugins loaded. */
 	notifier_send(jd->notifier, "READY=1");
 	status_notify(jd);
@@ -182,6 +187,7 @@ void jobd_fini(struct jobd *jd)
 	jd->notifier = NULL;
 	listeners_close(&jd->net);
 	proto_abandon_sessions(&jd->proto);
+	http_free(&jd->net); /* its requests tell proto they are gone */
 	if (wait_for_pools(jd)) {
 		detached_flush(&jd->proto); /* commit what the store holds */
 		return; /* joining would hang: the process ends anyway */

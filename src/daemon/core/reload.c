@@ -6,6 +6,7 @@
 
 #include "daemon/core/jobd.h"
 #include "daemon/core/status.h"
+#include "daemon/net/http.h"
 #include "daemon/net/listener.h"
 #include "daemon/util/log.h"
 #include "daemon/util/notify.h"
@@ -50,6 +51,7 @@ int reload_config(struct jobd *jd)
 	 * have switched. */
 	if (net_apply_config(&jd->net, cfg) < 0)
 		log_error("reload: cannot grow the connection table");
+	http_apply_config(&jd->net, cfg);
 	proto_apply_config(&jd->proto, cfg);
 	registry_reload(&jd->plugins, old, cfg);
 	jd->cfg = cfg;

@@ -24,6 +24,22 @@
  * a hundredfold; a real slowdown is still followed within ~15 jobs. */
 #define EWMA_OUTLIER 8u
 
+const double pool_hist_bounds_s[POOL_HIST_BUCKETS] = {
+        0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600,
+};
+
+static void hist_add_locked(struct pool_hist *h, uint64_t ns)
+{
+	double s = (double)ns / 1e9;
+	unsigned i;
+
+	for (i = 0; i < POOL_HIST_BUCKETS; i++)
+		if (s <= pool_hist_bounds_s[i])
+			h->le[i]++;
+	h->count++;
+	h->sum_s += s;
+}
+
 struct worker {
 	struct pool *pool;
 	pthread_t thread;
@@ -56,6 +72,7 @@ struct pool {
 	unsigned want_workers; /* how many should be running */
 
 	uint64_t done_count, failed_count, busy_count;
+	struct pool_metrics metrics;
 	uint64_t service_total_ns;
 	uint64_t service_ewma_ns;
 };
@@ -116,6 +133,14 @@ static void queue_remove_locked(struct pool *p, struct job *j)
 	p->queued--;
 }
 
+static void outcome_add_locked(struct pool *p, int code)
+{
+	if (code >= 0 && code < JOBD_E_COUNT_)
+		p->metrics.outcome[code]++;
+	else
+		p->metrics.outcome[JOBD_E_INTERNAL]++;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -158,6 +183,11 @@ static void *worker_main(void *arg)
 			p->done_count++;
 		else
 			p->failed_count++;
+		outcome_add_locked(p, j->status);
+		hist_add_locked(&p->metrics.duration,
+		                j->t_finished_ns - j->t_queued_ns);
+		hist_add_locked(&p->metrics.queue,
+		                j->t_started_ns - j->t_queued_ns);
 		p->service_total_ns += took;
 		if (p->service_ewma_ns &&
 		    took > EWMA_OUTLIER * p->service_ewma_ns)
@@ -260,6 +290,7 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 	bound = pool_bound_locked(p);
 	if (p->queued >= bound) {
 		p->busy_count++;
+		p->metrics.outcome[JOBD_E_BUSY]++;
 		if (retry_after_ms)
 			*retry_after_ms = pool_retry_after_locked(p);
 		pthread_mutex_unlock(&p->lock);
@@ -292,8 +323,13 @@ bool pool_unqueue(struct pool *p, struct job *j)
 
 	pthread_mutex_lock(&p->lock);
 	was = j->queued;
-	if (was)
+	if (was) {
+		int why = atomic_load(&j->stop_reason);
+
 		queue_remove_locked(p, j);
+		/* Only a cancel or a deadline takes a job out of the queue. */
+		outcome_add_locked(p, why ? why : JOBD_E_CANCELLED);
+	}
 	pthread_mutex_unlock(&p->lock);
 	return was;
 }
@@ -382,6 +418,13 @@ void pool_get_stats(struct pool *p, struct pool_stats *out)
 	                ? (double)p->service_total_ns / 1e6 /
 	                          (double)(p->done_count + p->failed_count)
 	                : 0.0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pool_get_metrics(struct pool *p, struct pool_metrics *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = p->metrics;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jobd/error.h>
+
 #include "daemon/util/cq.h"
 #include "daemon/exec/job.h"
 
@@ -34,6 +36,25 @@ struct pool_stats {
 	uint64_t failed;
 	uint64_t busy; /* refused with a full queue */
 	double mean_service_ms;
+};
+
+/* What /metrics shows (docs/http.md): how calls ended, by code, and how
+ * long they took, as histograms over fixed bounds in seconds. */
+#define POOL_HIST_BUCKETS 13
+extern const double pool_hist_bounds_s[POOL_HIST_BUCKETS];
+
+struct pool_hist {
+	uint64_t le[POOL_HIST_BUCKETS]; /* cumulative: at most bound[i] */
+	uint64_t count;                 /* all, the +Inf bucket */
+	double sum_s;
+};
+
+struct pool_metrics {
+	/* [JOBD_OK] ran fine; [code] ended with that error: failed in the
+	 * plugin, refused busy, cancelled or timed out in the queue. */
+	uint64_t outcome[JOBD_E_COUNT_];
+	struct pool_hist duration; /* queued to finished, of calls that ran */
+	struct pool_hist queue;    /* queued to started */
 };
 
 struct pool;
@@ -65,6 +86,9 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound);
 void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms);
 
 void pool_get_stats(struct pool *p, struct pool_stats *out);
+
+/* A copy of the counters, under the pool's lock. */
+void pool_get_metrics(struct pool *p, struct pool_metrics *out);
 
 /* Jobs queued or running. */
 uint32_t pool_pending(struct pool *p);

@@ -20,6 +20,7 @@ struct event_base;
 struct event;
 struct timeval;
 struct listener;
+struct http_server;
 struct msg;
 
 /* What the layer above does with what arrives. arg is the one given to
@@ -48,6 +49,7 @@ struct net {
 	uint64_t conns_refused;
 
 	struct listener *listeners; /* list */
+	struct http_server *http;   /* the HTTP front end, or NULL */
 	bool accept_paused;         /* out of fds or at max_connections */
 	bool refusing;              /* shutting down: new clients refused */
 	struct event *accept_retry_ev;
