@@ -20,6 +20,7 @@ libssl-dev libpq-dev clang-format python3-dev"
 TEST_PACKAGES="openssl clang libclang-rt-14-dev valgrind systemd prometheus \
 python3-pytest python3-numpy python3-sklearn python3-jsonschema \
 dpkg-dev debhelper lintian debootstrap systemd-container util-linux procps \
+dh-python python3-all python3-setuptools pybuild-plugin-pyproject \
 postgresql haproxy chromium nodejs wrk"
 
 need_packages() { # package...

@@ -55,7 +55,8 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \
 			"$top/src/daemon/config/yaml_json.c" \
-			"$top/src/wire/frame.c $top/src/wire/message.c"
+			"$top/src/wire/frame.c $top/src/wire/message.c" \
+			"$top/src/auth/trusted.c"
 		;;
 	*)
 		echo "run.sh: unknown harness $1 (frame, message, config, users, hello, wmsg, http_route)" >&2

@@ -11,7 +11,8 @@
 # docs/service.md promises: Type=notify readiness, the journal, reload
 # without a failed call, the watchdog, socket activation, a plugin added by
 # reload, detached jobs across a restart (DynamicUser state), the sandbox
-# rating, an upgrade that keeps the config, remove and purge.
+# rating, the Python client (python3-jobd), an upgrade that keeps the
+# config, remove and purge.
 # cgroup resource limits (MemoryMax= and the like) do not take effect in
 # these containers, so nothing here relies on them.
 #
@@ -110,8 +111,11 @@ else
 fi
 
 # nocheck: this suite has run already, in the build that runs this test.
+# The system's PATH: pybuild runs python3.X from PATH, and a Debian package
+# is built with Debian's Python, not one a user's PATH puts first.
 if ! (cd "$run/src" &&
-	LC_ALL=C.UTF-8 DEB_BUILD_OPTIONS="nocheck parallel=2" \
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+		DEB_BUILD_OPTIONS="nocheck parallel=2" \
 		dpkg-buildpackage -us -uc -b -Pnocheck) >"$run/build.log" 2>&1; then
 	show "$run/build.log" 60
 	die "dpkg-buildpackage"
@@ -324,6 +328,14 @@ status=$(prop jobd StatusText)
 if out=$(ct jobctl ping 2>&1); then ok "jobctl ping: $out"; else bad "jobctl ping: $out"; fi
 out=$(ct jobctl call echo '{"hello": "lab"}' 2>&1 | tr -d ' \n' || true)
 [ "$out" = '{"hello":"lab"}' ] && ok "jobctl call echo" || bad "jobctl call echo: $out"
+# python3-jobd: Debian's python3 finds the module without a PYTHONPATH.
+out=$(ct python3 -c 'import jobd; print(jobd.__file__); print(jobd.Client("127.0.0.1:7878").call("echo", {"x": 1}))' 2>&1 || true)
+if [ "$out" = "/usr/lib/python3/dist-packages/jobd/__init__.py
+{'x': 1}" ]; then
+	ok "python3-jobd: jobd.Client(...).call(\"echo\", {\"x\": 1}) answers {'x': 1}"
+else
+	bad "python3-jobd: import jobd and a call: $out"
+fi
 
 # --- 5. socket activation ----------------------------------------------------
 step "socket activation"
