@@ -16,7 +16,9 @@
 # IDLE (idle connections, 10000), JOBD_BIN (another jobd binary to run,
 # e.g. an older build), JOBD_BIN_B (a second jobd, on JOBD_PORT_B, measured
 # in the same rounds as the first for an A/B table: closed and open loop),
-# KEEP=1 keeps the temp dir.
+# KEEP=1 keeps the temp dir. A third jobd on JOBD_PORT_P runs every plugin
+# in worker processes (isolation: process, docs/isolation.md) and is
+# measured in the same rounds (PROCESS=0 leaves it out).
 set -uo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -24,6 +26,8 @@ JOBD_PORT=${JOBD_PORT:-27878}
 JOBD_PORT_B=${JOBD_PORT_B:-27879}
 JOBD_HTTP_PORT=${JOBD_HTTP_PORT:-27880}
 JOBD_BIN_B=${JOBD_BIN_B:-}
+JOBD_PORT_P=${JOBD_PORT_P:-27880}
+PROCESS=${PROCESS:-1}
 REDIS_PORT=${REDIS_PORT:-26379}
 GEARMAN_PORT=${GEARMAN_PORT:-24730}
 DURATION=${DURATION:-3}
@@ -103,6 +107,18 @@ if [ -n "$JOBD_BIN_B" ]; then
 	wait_port "$JOBD_PORT_B"
 fi
 
+if [ "$PROCESS" = 1 ]; then
+	mkdir -p "$TMP/state-p"
+	{ sed -e "s/:$JOBD_PORT\"/:$JOBD_PORT_P\"/" -e "s|/state'|/state-p'|" \
+		"$TMP/jobd.yaml"; } >"$TMP/jobd-p.yaml"
+	sed -i '1i isolation: process' "$TMP/jobd-p.yaml"
+	JOBD_WORKER_PATH=${JOBD_WORKER_PATH:-$BUILD/src/worker/jobd-worker} \
+		"$JOBD_BIN" -c "$TMP/jobd-p.yaml" 2>"$TMP/jobd-p.log" &
+	JOBD_PID_P=$!
+	PIDS+=("$JOBD_PID_P")
+	wait_port "$JOBD_PORT_P"
+fi
+
 if [ $have_redis = 1 ]; then
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
 		--appendonly no --maxclients $((IDLE + 1000)) \
@@ -175,6 +191,7 @@ for r in $(seq "$REPS"); do
 	for d in 1 16; do
 		jb "jobd_d$d" -p "$JOBD_PORT" -c 50 -d $d -s 64
 		[ -n "$JOBD_BIN_B" ] && jb "jobdB_d$d" -p "$JOBD_PORT_B" -c 50 -d $d -s 64
+		[ "$PROCESS" = 1 ] && jb "jobdP_d$d" -p "$JOBD_PORT_P" -c 50 -d $d -s 64
 		if [ $have_redis = 1 ]; then
 			# ~DURATION seconds' worth at the last rate seen
 			last=$(median ${R[redis_p$d]:-$((d * 80000))})
@@ -208,6 +225,8 @@ for d in 1 16; do
 	printf '%-44s %12.0f %10.0f\n' "jobd echo, D=$d" "$(m jobd_d$d)" "$(mp jobd_d$d)"
 	[ -n "$JOBD_BIN_B" ] && printf '%-44s %12.0f %10.0f\n' \
 		"jobd B echo, D=$d" "$(m jobdB_d$d)" "$(mp jobdB_d$d)"
+	[ "$PROCESS" = 1 ] && printf '%-44s %12.0f %10.0f\n' \
+		"jobd echo in worker processes, D=$d" "$(m jobdP_d$d)" "$(mp jobdP_d$d)"
 	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
 		"redis PING, redis-benchmark -P $d" "$(m redis_p$d)" "$(mp redis_p$d)"
 	[ $have_redis = 1 ] && printf '%-44s %12.0f %10.0f\n' \
@@ -230,6 +249,10 @@ fi
 if [ -n "$JOBD_BIN_B" ]; then
 	row "D=1  jobd B / jobd A" jobdB_d1 jobd_d1 "-"
 	row "D=16 jobd B / jobd A" jobdB_d16 jobd_d16 "-"
+fi
+if [ "$PROCESS" = 1 ]; then
+	row "D=1  jobd process / thread mode" jobdP_d1 jobd_d1 ">= 0.80"
+	row "D=16 jobd process / thread mode" jobdP_d16 jobd_d16 ">= 0.80"
 fi
 if [ $have_gearman = 1 ]; then
 	row "D=1  jobd / gearmand" jobd_d1 gearman_d1 ">= 3"
@@ -287,3 +310,15 @@ printf '%-44s %8.2f%% %8s\n' "wall overhead (latency - job) / job" \
 	"$(awk -v x="$(val "$out" mean_us)" -v s="$svc" 'BEGIN {if (s > 0) print (x / 1000 - s) / s * 100; else print 0}')" "< 1%"
 printf '%-44s %8.2f%% %8s\n' "daemon CPU beyond the jobs' 10 ms each" \
 	"$(awk -v c="$(val "$out" cpu_s)" -v n="$n" 'BEGIN {if (n) print (c - n * 0.010) / (n * 0.010) * 100; else print 0}')" "< 1%"
+
+if [ "$PROCESS" = 1 ]; then
+	out=$("$BENCH" -p "$JOBD_PORT_P" --pid "$JOBD_PID_P" -P spin -i '{"ms":10}' --stats -c 1 -d 1 -t "$((DURATION * 3))" -w 0.5 | tail -1) || true
+	n=$(val "$out" requests)
+	echo
+	echo "10 ms CPU job (spin) in a worker process, 1 connection, D=1: $n calls"
+	printf '%-44s %9.3f\n' "mean call latency ms (client)" "$(awk -v x="$(val "$out" mean_us)" 'BEGIN {print x / 1000}')"
+	# The job itself is 10 ms of CPU: the worker's own time is not in the
+	# daemon's stats (they time the round trip to the worker).
+	printf '%-44s %8.2f%% %8s\n' "wall overhead (latency - 10 ms) / 10 ms" \
+		"$(awk -v x="$(val "$out" mean_us)" 'BEGIN {print (x / 1000 - 10) / 10 * 100}')" "-"
+fi

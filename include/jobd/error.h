@@ -40,6 +40,12 @@ enum jobd_error {
 	                             ping are served until one is right */
 	JOBD_E_FORBIDDEN = 20,    /* this user may not call that plugin or
 	                             touch that job */
+	/* Plugins in worker processes (docs/isolation.md): */
+	JOBD_E_PLUGIN_CRASHED = 21, /* the worker running the job died; the
+	                               message names the signal or status */
+	JOBD_E_UNAVAILABLE = 22,    /* the plugin is quarantined after
+	                               repeated crashes; retry_after_ms */
+	JOBD_E_OUT_OF_MEMORY = 23,  /* the worker reached memory_limit */
 	JOBD_E_COUNT_
 };
 

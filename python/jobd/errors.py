@@ -175,6 +175,30 @@ class Forbidden(JobdError):
     code = "forbidden"
 
 
+class PluginCrashed(JobdError):
+    """The worker process running the call died (the message names the
+    signal or exit status); another try may succeed."""
+
+    code = "plugin_crashed"
+
+
+class Unavailable(JobdError):
+    """The plugin is quarantined after repeated crashes: try again after
+    ``retry_after`` seconds (a float), or None if the server did not say."""
+
+    code = "unavailable"
+
+    def __init__(self, message, code=None, retry_after=None, **kw):
+        JobdError.__init__(self, message, code, **kw)
+        self.retry_after = retry_after
+
+
+class OutOfMemory(JobdError):
+    """The worker running the call reached the plugin's memory_limit."""
+
+    code = "out_of_memory"
+
+
 # --- failures seen by the client ----------------------------------------------
 
 
@@ -224,6 +248,9 @@ _BY_CODE = {
         JobInterrupted,
         Unauthorized,
         Forbidden,
+        PluginCrashed,
+        Unavailable,
+        OutOfMemory,
     )
 }
 
@@ -247,8 +274,8 @@ def from_message(msg):
         "state": msg.get("state"),
         "provenance": msg.get("provenance"),
     }
-    if cls is BusyError:
+    if cls is BusyError or cls is Unavailable:
         ms = msg.get("retry_after_ms")
         after = ms / 1000.0 if isinstance(ms, (int, float)) and ms >= 0 else None
-        return BusyError(text, code, retry_after=after, **kw)
+        return cls(text, code, retry_after=after, **kw)
     return cls(text, code, **kw)

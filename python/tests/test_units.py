@@ -104,7 +104,8 @@ def test_one_class_per_documented_code():
         "unsupported_version", "duplicate_id", "unknown_plugin", "busy",
         "timeout", "cancelled", "plugin_failed", "shutting_down", "not_found",
         "too_many_connections", "internal", "idle_timeout", "interrupted",
-        "unauthorized", "forbidden",
+        "unauthorized", "forbidden", "plugin_crashed", "unavailable",
+        "out_of_memory",
     }
     assert set(jobd.ERROR_CLASSES) == documented
     for code, cls in jobd.ERROR_CLASSES.items():

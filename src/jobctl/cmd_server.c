@@ -107,16 +107,18 @@ static void server_cell(const json_t *v, char *buf, size_t size)
 	}
 }
 
-enum { SERVER_COLS = 7, SERVER_CELL = 64 };
+enum { SERVER_COLS = 10, SERVER_CELL = 64 };
 
 int cmd_plugins(struct jobctl *j, int argc, char **argv)
 {
 	static const char *const heads[SERVER_COLS] = {
-	        "NAME",    "VERSION", "WORKERS", "QUEUED",
-	        "RUNNING", "DONE",    "FAILED"};
+	        "NAME", "VERSION", "WORKERS",   "QUEUED",   "RUNNING",
+	        "DONE", "FAILED",  "ISOLATION", "RESTARTS", "QUARANTINED_MS"};
+	/* The last three from worker processes (docs/isolation.md); "-"
+	 * where a plugin runs in threads. */
 	static const char *const keys[SERVER_COLS] = {
-	        NULL,      "version", "workers", "queued",
-	        "running", "done",    "failed"};
+	        NULL,   "version", "workers",   "queued",   "running",
+	        "done", "failed",  "isolation", "restarts", "quarantined_ms"};
 	json_t *stats = server_stats(j, argc, argv, &argc), *plugins, *p;
 	const char *name, **names = NULL;
 	char(*cells)[SERVER_COLS][SERVER_CELL] = NULL;

@@ -61,6 +61,9 @@ static const char *const error_names[JOBD_E_COUNT_] = {
         [JOBD_E_INTERRUPTED] = "interrupted",
         [JOBD_E_UNAUTHORIZED] = "unauthorized",
         [JOBD_E_FORBIDDEN] = "forbidden",
+        [JOBD_E_PLUGIN_CRASHED] = "plugin_crashed",
+        [JOBD_E_UNAVAILABLE] = "unavailable",
+        [JOBD_E_OUT_OF_MEMORY] = "out_of_memory",
 };
 
 const char *msg_type_name(enum msg_type t)

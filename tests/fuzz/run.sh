@@ -34,7 +34,8 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 	frame) echo "$top/src/wire/frame.c" ;;
 	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
 	config)
-		echo "$top/src/daemon/config/config.c" \
+		echo "$top/src/daemon/config/access.c" \
+			"$top/src/daemon/config/config.c" \
 			"$top/src/daemon/config/reader.c" \
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \

@@ -75,7 +75,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 
 	if (!f)
 		return -1;
-	if (o->bind_from_config)
+	if (o->bind_from_config && o->listen_extra)
+		fprintf(f, "listen:\n  - \"127.0.0.1:%u\"\n%s\n", p->port,
+		        o->listen_extra);
+	else if (o->bind_from_config)
 		fprintf(f, "listen: [\"127.0.0.1:%u\"]\n", p->port);
 	fprintf(f, "plugin_dirs:\n");
 	if (o->plugin_dirs[0]) {
@@ -93,6 +96,10 @@ static int write_config(struct jobd_proc *p, const struct harness_opts *o)
 	fprintf(f, "state_dir: \"%s\"\n", state_dir);
 	write_store(f, state_dir);
 	fprintf(f, "log_level: debug\n");
+	/* The suite runs twice (meson: integration, integration-process):
+	 * every plugin in threads, then in worker processes. */
+	if (getenv("JOBD_TEST_ISOLATION") && *getenv("JOBD_TEST_ISOLATION"))
+		fprintf(f, "isolation: %s\n", getenv("JOBD_TEST_ISOLATION"));
 	if (o->yaml)
 		fprintf(f, "%s\n", o->yaml);
 	return fclose(f);

@@ -40,6 +40,9 @@ struct harness_opts {
 	const char *plugin_dirs[4];
 	/* Bind from the config's listen: instead of socket activation. */
 	bool bind_from_config;
+	/* With bind_from_config: more listen: entries after the harness's
+	 * port, as YAML list items ("  - unix:/path\n  - {address: ...}"). */
+	const char *listen_extra;
 	/* Extra environment for jobd, "NAME=value", NULL-terminated. */
 	const char *env[4];
 	/* Extra argv after --config FILE, NULL-terminated. */

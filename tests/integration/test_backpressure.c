@@ -346,6 +346,16 @@ START_TEST(auto_fast_plugin_admits_burst)
 	int answered = 0, busy = 0, i, k;
 	json_t *m, *s;
 
+	if (getenv("JOBD_TEST_ISOLATION") &&
+	    !strcmp(getenv("JOBD_TEST_ISOLATION"), "process")) {
+		/* Its premise is an echo of microseconds, so that the auto
+		 * bound is tens of thousands; through a worker process a
+		 * call takes a few hundred (docs/benchmarks.md), and the
+		 * bound is about 5000 on this machine. */
+		fprintf(stderr, "auto_fast_plugin_admits_burst: skipped in "
+		                "process mode\n");
+		return;
+	}
 	start("limits:\n  max_inflight_per_connection: 2000\n"
 	      "plugins:\n  echo:\n    workers: 1\n    queue_bound: auto\n");
 	warm_up("echo", "\"warm\"", 20);

@@ -414,7 +414,9 @@ START_TEST(server_commands)
 	                      "  DONE  FAILED\n",
 	                      10) == 0,
 	              "out: %s", r.out);
-	ck_assert_ptr_nonnull(strstr(r.out, "RUNNING  DONE  FAILED\n"));
+	ck_assert_ptr_nonnull(
+	        strstr(r.out, "RUNNING  DONE  FAILED  ISOLATION  RESTARTS"
+	                      "  QUARANTINED_MS\n"));
 	ck_assert_ptr_nonnull(strstr(r.out, "\necho "));
 	ck_assert_ptr_nonnull(strstr(r.out, "\nsleep "));
 

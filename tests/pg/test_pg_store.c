@@ -189,21 +189,21 @@ START_TEST(migrations_once_and_checked)
 	host_open(&a, dsn, "a");
 	host_open(&b, dsn, "b"); /* a second start: nothing to apply */
 	c = sql_conn(dsn);
-	ck_assert_str_eq(sql1(c, "SELECT count(*) FROM jobd_migrations"), "2");
+	ck_assert_str_eq(sql1(c, "SELECT count(*) FROM jobd_migrations"), "3");
 	ck_assert_str_eq(sql1(c, "SELECT string_agg(version::text || ':' || "
 	                         "applied_by, ',' ORDER BY version) FROM "
 	                         "jobd_migrations"),
-	                 "1:a,2:a");
+	                 "1:a,2:a,3:a");
 	host_close(&b);
 	host_close(&a);
 
 	/* A newer jobd was here: refuse, and say so. */
-	sql1(c, "INSERT INTO jobd_migrations(version, what) VALUES (3, "
+	sql1(c, "INSERT INTO jobd_migrations(version, what) VALUES (4, "
 	        "'from the future')");
 	cs = a.cs;
 	ck_assert_ptr_nonnull(mkdtemp(strcpy(a.dir, "/tmp/jobd-pgst-XXXXXX")));
 	ck_assert_int_eq(store_open(a.dir, &cs, &s, &why), -EPROTO);
-	ck_assert_msg(strstr(why, "schema version 3, newer than this jobd's 2"),
+	ck_assert_msg(strstr(why, "schema version 4, newer than this jobd's 3"),
 	              "%s", why);
 	ck_assert_ptr_null(strstr(why, "password"));
 	free(why);

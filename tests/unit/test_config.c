@@ -210,7 +210,8 @@ START_TEST(test_scalar_lists)
 	ck_assert_uint_eq(c->n_plugin_dirs, 0);
 	config_free(c);
 
-	c = ok("listen:\n  - 0.0.0.0:65535\n  - '[2001:db8::1]:1'\n");
+	c = ok("listen:\n  - 0.0.0.0:65535\n  - '[2001:db8::1]:1'\n"
+	       "allow_unauthenticated: true\n");
 	ck_assert_uint_eq(c->n_listen, 2);
 	config_free(c);
 }
@@ -246,11 +247,92 @@ START_TEST(test_listen_errors)
 	      "t.yaml:3:5: listen[1]: \"a:1\" is listed twice");
 	fails("listen:\n  - [a:1]\n",
 	      "t.yaml:2:5: listen[0]: expected a scalar, got a sequence");
-	fails("listen: {a: 1}\n",
-	      "t.yaml:1:9: listen: expected a list of strings, got a mapping");
+	/* One mapping is one listener entry. */
+	fails("listen: {a: 1}\n", "t.yaml:1:10: listen.a: unknown key");
 	fails("listen: [~]\n", "t.yaml:1:10: listen[0]: missing value");
 	fails("plugin_dirs: [\"\"]\n",
 	      "t.yaml:1:15: plugin_dirs[0]: empty path");
+}
+END_TEST
+
+/* Listeners with TLS or a Unix socket; auth; the open-listener rule. */
+START_TEST(test_access)
+{
+	struct config *c;
+
+	c = ok("listen:\n"
+	       "  - \"127.0.0.1:1\"\n"
+	       "  - unix:/run/jobd/jobd.sock\n"
+	       "  - {address: \"0.0.0.0:7879\", tls: {cert: /c.pem, key: "
+	       "/k.pem, client_ca: /ca.pem}}\n"
+	       "  - {address: \"[::1]:2\", tls: {cert: /c.pem, key: /k.pem}}\n"
+	       "auth: {users_file: /etc/jobd/users.yaml}\n");
+	ck_assert_uint_eq(c->n_listen, 4);
+	ck_assert_str_eq(c->listen[1], "unix:/run/jobd/jobd.sock");
+	ck_assert_ptr_null(c->listen_opts[0].tls);
+	ck_assert_ptr_null(c->listen_opts[1].tls);
+	ck_assert_str_eq(c->listen[2], "0.0.0.0:7879");
+	ck_assert_str_eq(c->listen_opts[2].tls->cert, "/c.pem");
+	ck_assert_str_eq(c->listen_opts[2].tls->key, "/k.pem");
+	ck_assert_str_eq(c->listen_opts[2].tls->client_ca, "/ca.pem");
+	ck_assert_ptr_null(c->listen_opts[3].tls->client_ca);
+	ck_assert_uint_eq(c->listen_opts[2].line, 4);
+	ck_assert_str_eq(c->users_file, "/etc/jobd/users.yaml");
+	ck_assert(!c->allow_unauthenticated);
+	config_free(c);
+
+	c = ok("listen: [\"0.0.0.0:1\"]\nallow_unauthenticated: true\n");
+	ck_assert(c->allow_unauthenticated);
+	config_free(c);
+	/* Loopback, localhost and Unix sockets need nothing. */
+	c = ok("listen: [\"127.1.2.3:1\", \"[::1]:1\", \"localhost:1\", "
+	       "\"unix:/s\"]\n");
+	config_free(c);
+	ck_assert(config_address_is_local("127.0.0.1:7878"));
+	ck_assert(!config_address_is_local("128.0.0.1:7878"));
+	ck_assert(!config_address_is_local("[::]:1"));
+	ck_assert(!config_address_is_local("lab.example:1"));
+
+	fails("listen:\n  - \"127.0.0.1:1\"\n  - \"0.0.0.0:7878\"\n",
+	      "t.yaml:3:5: listen[1]: \"0.0.0.0:7878\" can be reached from "
+	      "other machines, and there is no auth section: anyone who "
+	      "reaches it could run any plugin and read or cancel every job. "
+	      "Add auth: {users_file: ...} (docs/security.md), listen on a "
+	      "loopback address, or say allow_unauthenticated: true");
+	fails("listen: [{address: \"[::]:1\", tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:10: listen[0]: \"[::]:1\" can be reached from other "
+	      "machines, and there is no auth section: anyone who reaches it "
+	      "could run any plugin and read or cancel every job. Add auth: "
+	      "{users_file: ...} (docs/security.md), listen on a loopback "
+	      "address, or say allow_unauthenticated: true");
+	fails("http: {listen: [\"127.0.0.1:8080\", \"0.0.0.0:8080\"]}\n",
+	      "t.yaml: http.listen[1]: \"0.0.0.0:8080\" can be reached from "
+	      "other machines, and there is no auth section: anyone who "
+	      "reaches it could run any plugin and read or cancel every job. "
+	      "Add auth: {users_file: ...} (docs/security.md), listen on a "
+	      "loopback address, or say allow_unauthenticated: true");
+	fails("listen: [{address: \"127.0.0.1:1\", tls: {cert: /c}}]\n",
+	      "t.yaml:1:40: listen[0].tls: a TLS listener needs cert and key");
+	fails("listen: [{tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:10: listen[0]: a listener needs an address");
+	fails("listen: [{address: \"127.0.0.1:1\", tls: {cert: /c, key: /k, "
+	      "ca: /x}}]\n",
+	      "t.yaml:1:60: listen[0].tls.ca: unknown key");
+	fails("listen: [{address: \"unix:/s\", tls: {cert: /c, key: /k}}]\n",
+	      "t.yaml:1:36: listen[0]: TLS is for TCP listeners; a Unix "
+	      "socket names its peer itself");
+	fails("listen: [unix:run/jobd.sock]\n",
+	      "t.yaml:1:10: listen[0]: \"unix:run/jobd.sock\": a Unix socket "
+	      "needs an absolute path, as in unix:/run/jobd/jobd.sock");
+	fails("listen: [{address: \"a:99999\"}]\n",
+	      "t.yaml:1:20: listen[0].address: \"a:99999\": bad port "
+	      "(0..65535)");
+	fails("auth: {}\n", "t.yaml:1:7: auth: auth needs users_file (the "
+	                    "users and their hashed tokens, docs/security.md)");
+	fails("auth: {users: /x}\n", "t.yaml:1:8: auth.users: unknown key");
+	fails("allow_unauthenticated: yes\n",
+	      "t.yaml:1:24: allow_unauthenticated: \"yes\" is not a boolean "
+	      "(use true or false)");
 }
 END_TEST
 
@@ -301,9 +383,9 @@ START_TEST(test_log_levels)
 	ck_assert_int_eq(config_log_level_from_name("warn"), -1);
 	ck_assert_ptr_null(config_log_level_name(2));
 	ck_assert_ptr_null(config_log_level_name(8));
-	fails("log_level: loud\n",
-	      "t.yaml:1:12: log_level: unknown level \"loud\" (use error, "
-	      "warning, notice, info or debug)");
+	fails("log_level: loud\n", "t.yaml:1:12: log_level: unknown "
+	                           "level \"loud\" (use error, "
+	                           "warning, notice, info or debug)");
 	fails("log_level:\n", "t.yaml:1:11: log_level: missing value");
 }
 END_TEST
@@ -329,10 +411,12 @@ START_TEST(test_plugin_strict_modes)
 		config_free(c);
 	}
 	fails("plugin_strict_modes: no\n",
-	      "t.yaml:1:22: plugin_strict_modes: \"no\" is not a boolean "
+	      "t.yaml:1:22: plugin_strict_modes: \"no\" is not a "
+	      "boolean "
 	      "(use true or false)");
 	fails("plugin_strict_modes: [false]\n",
-	      "t.yaml:1:22: plugin_strict_modes: expected a scalar, got a "
+	      "t.yaml:1:22: plugin_strict_modes: expected a scalar, "
+	      "got a "
 	      "sequence");
 }
 END_TEST
@@ -388,7 +472,8 @@ START_TEST(test_ranges)
 	      "t.yaml:2:20: limits.max_connections: 0 is out of range "
 	      "(1..1000000)");
 	fails("limits:\n  max_connections: 1000001\n",
-	      "t.yaml:2:20: limits.max_connections: 1000001 is out of range "
+	      "t.yaml:2:20: limits.max_connections: 1000001 is out of "
+	      "range "
 	      "(1..1000000)");
 	fails("limits: {max_frame_size: 8}\n",
 	      "t.yaml:1:26: limits.max_frame_size: 8 is out of range "
@@ -397,19 +482,23 @@ START_TEST(test_ranges)
 	      "t.yaml:1:26: limits.max_frame_size: 2GB is out of range "
 	      "(16B..1GiB)");
 	fails("limits: {max_inflight_per_connection: 65537}\n",
-	      "t.yaml:1:39: limits.max_inflight_per_connection: 65537 is out "
+	      "t.yaml:1:39: limits.max_inflight_per_connection: 65537 "
+	      "is out "
 	      "of range (1..65536)");
 	fails("limits: {shutdown_timeout: 0}\n",
 	      "t.yaml:1:28: limits.shutdown_timeout: 0 is out of range "
 	      "(1ms..3650d)");
 	fails("limits: {result_ttl: 99999999999999999999}\n",
-	      "t.yaml:1:22: limits.result_ttl: 99999999999999999999 is out of "
+	      "t.yaml:1:22: limits.result_ttl: 99999999999999999999 is "
+	      "out of "
 	      "range (1ms..3650d)");
 	fails("limits: {max_output_buffer: 1000}\n",
-	      "t.yaml:1:29: limits.max_output_buffer: 1000 is out of range "
+	      "t.yaml:1:29: limits.max_output_buffer: 1000 is out of "
+	      "range "
 	      "(1KiB..1TiB)");
 	fails("plugins:\n  a:\n    workers: 0\n",
-	      "t.yaml:3:14: plugins.a.workers: 0 is out of range (1..1024)");
+	      "t.yaml:3:14: plugins.a.workers: 0 is out of range "
+	      "(1..1024)");
 	fails("plugins:\n  a:\n    workers: 1025\n",
 	      "t.yaml:3:14: plugins.a.workers: 1025 is out of range "
 	      "(1..1024)");
@@ -417,7 +506,8 @@ START_TEST(test_ranges)
 	      "t.yaml:1:28: plugins.a.queue_bound: 0 is out of range "
 	      "(1..1000000)");
 	fails("plugins: {a: {queue_bound: 1000001}}\n",
-	      "t.yaml:1:28: plugins.a.queue_bound: 1000001 is out of range "
+	      "t.yaml:1:28: plugins.a.queue_bound: 1000001 is out of "
+	      "range "
 	      "(1..1000000)");
 	fails("plugins: {a: {queue_delay: 0}}\n",
 	      "t.yaml:1:28: plugins.a.queue_delay: 0 is out of range "
@@ -426,7 +516,8 @@ START_TEST(test_ranges)
 	      "t.yaml:1:28: plugins.a.queue_delay: 2h is out of range "
 	      "(1ms..1h)");
 	fails("plugins: {a: {max_attempts: 101}}\n",
-	      "t.yaml:1:29: plugins.a.max_attempts: 101 is out of range "
+	      "t.yaml:1:29: plugins.a.max_attempts: 101 is out of "
+	      "range "
 	      "(1..100)");
 	fails("plugins: {a: {max_attempts: 0}}\n",
 	      "t.yaml:1:29: plugins.a.max_attempts: 0 is out of range "
@@ -439,26 +530,34 @@ START_TEST(test_bad_values)
 	struct config *c;
 
 	fails("limits:\n  idle_timeout: 5 minutes\n",
-	      "t.yaml:2:17: limits.idle_timeout: bad unit in \"5 minutes\" "
+	      "t.yaml:2:17: limits.idle_timeout: bad unit in \"5 "
+	      "minutes\" "
 	      "(use ms, s, m, h or d)");
 	fails("limits:\n  idle_timeout: soon\n",
-	      "t.yaml:2:17: limits.idle_timeout: \"soon\" is not a duration");
+	      "t.yaml:2:17: limits.idle_timeout: \"soon\" is not a "
+	      "duration");
 	fails("limits:\n  max_frame_size: 16mb\n",
-	      "t.yaml:2:19: limits.max_frame_size: bad unit in \"16mb\" (use "
+	      "t.yaml:2:19: limits.max_frame_size: bad unit in "
+	      "\"16mb\" (use "
 	      "B, kB, MB, GB, TB, KiB, MiB, GiB or TiB)");
 	fails("limits:\n  max_frame_size: big\n",
-	      "t.yaml:2:19: limits.max_frame_size: \"big\" is not a size");
+	      "t.yaml:2:19: limits.max_frame_size: \"big\" is not a "
+	      "size");
 	fails("limits:\n  max_connections: 10k\n",
-	      "t.yaml:2:20: limits.max_connections: \"10k\" is not a whole "
+	      "t.yaml:2:20: limits.max_connections: \"10k\" is not a "
+	      "whole "
 	      "number");
 	fails("limits:\n  max_connections: -1\n",
-	      "t.yaml:2:20: limits.max_connections: \"-1\" is not a whole "
+	      "t.yaml:2:20: limits.max_connections: \"-1\" is not a "
+	      "whole "
 	      "number");
 	fails("plugins: {a: {queue_bound: lots}}\n",
-	      "t.yaml:1:28: plugins.a.queue_bound: expected a number or "
+	      "t.yaml:1:28: plugins.a.queue_bound: expected a number "
+	      "or "
 	      "\"auto\", got \"lots\"");
 	fails("plugins: {a: {timeout: 3x}}\n",
-	      "t.yaml:1:24: plugins.a.timeout: bad unit in \"3x\" (use ms, s, "
+	      "t.yaml:1:24: plugins.a.timeout: bad unit in \"3x\" (use "
+	      "ms, s, "
 	      "m, h or d)");
 
 	c = ok("limits: {idle_timeout: 0, frame_timeout: \"0\"}\n"
@@ -474,6 +573,50 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* Worker processes (docs/isolation.md): isolation at the top and per
+ * plugin, the limits and their defaults. */
+START_TEST(test_isolation)
+{
+	const struct config_plugin *p;
+	struct config_plugin d;
+	struct config *c;
+
+	config_plugin_defaults(&d);
+	ck_assert_int_eq(d.isolation, CONFIG_ISOLATION_UNSET);
+	ck_assert_uint_eq(d.memory_limit, 0);
+	ck_assert_uint_eq(d.kill_grace_ms, 5000);
+	ck_assert_uint_eq(d.max_crashes, 5);
+	ck_assert_uint_eq(d.crash_window_ms, 60000);
+	c = ok("plugins: {a: {}}\n");
+	ck_assert_int_eq(c->isolation, CONFIG_ISOLATION_THREAD);
+	config_free(c);
+	c = ok("isolation: process\n"
+	       "plugins:\n"
+	       "  a: {isolation: thread, memory_limit: 64MiB, kill_grace: 2s,"
+	       " max_crashes: 3, crash_window: 10s}\n"
+	       "  b: {}\n");
+	ck_assert_int_eq(c->isolation, CONFIG_ISOLATION_PROCESS);
+	p = config_plugin_find(c, "a");
+	ck_assert_int_eq(p->isolation, CONFIG_ISOLATION_THREAD);
+	ck_assert_uint_eq(p->memory_limit, 64u << 20);
+	ck_assert_uint_eq(p->kill_grace_ms, 2000);
+	ck_assert_uint_eq(p->max_crashes, 3);
+	ck_assert_uint_eq(p->crash_window_ms, 10000);
+	ck_assert_int_eq(config_plugin_find(c, "b")->isolation,
+	                 CONFIG_ISOLATION_UNSET);
+	config_free(c);
+	fails("isolation: fork\n",
+	      "t.yaml:1:12: isolation: expected \"process\" or \"thread\", "
+	      "got \"fork\"");
+	fails("plugins: {a: {isolation: vm}}\n",
+	      "t.yaml:1:26: plugins.a.isolation: expected \"process\" or "
+	      "\"thread\", got \"vm\"");
+	fails("plugins: {a: {max_crashes: 0}}\n",
+	      "t.yaml:1:28: plugins.a.max_crashes: 0 is out of range "
+	      "(1..1000000)");
+}
+END_TEST
+
 START_TEST(test_unknown_keys)
 {
 	fails("listen: []\nlisten_on: x\n",
@@ -485,17 +628,21 @@ START_TEST(test_unknown_keys)
 	      "t.yaml:1:1: plugin_dir: unknown key; did you mean "
 	      "\"plugin_dirs\"?");
 	fails("limits:\n  idel_timeout: 5s\n",
-	      "t.yaml:2:3: limits.idel_timeout: unknown key; did you mean "
+	      "t.yaml:2:3: limits.idel_timeout: unknown key; did you "
+	      "mean "
 	      "\"idle_timeout\"?");
 	fails("limits:\n  max_connection: 5\n",
-	      "t.yaml:2:3: limits.max_connection: unknown key; did you mean "
+	      "t.yaml:2:3: limits.max_connection: unknown key; did you "
+	      "mean "
 	      "\"max_connections\"?");
 	fails("limits:\n  speed: 5\n", "t.yaml:2:3: limits.speed: unknown key");
 	fails("plugins:\n  nbody:\n    worker: 2\n",
-	      "t.yaml:3:5: plugins.nbody.worker: unknown key; did you mean "
+	      "t.yaml:3:5: plugins.nbody.worker: unknown key; did you "
+	      "mean "
 	      "\"workers\"?");
 	fails("plugins:\n  nbody:\n    option: {}\n",
-	      "t.yaml:3:5: plugins.nbody.option: unknown key; did you mean "
+	      "t.yaml:3:5: plugins.nbody.option: unknown key; did you "
+	      "mean "
 	      "\"options\"?");
 	fails("plugins:\n  nbody:\n    threads: 2\n",
 	      "t.yaml:3:5: plugins.nbody.threads: unknown key");
@@ -508,18 +655,21 @@ START_TEST(test_wrong_types)
 	      "t.yaml:1:9: limits: expected a mapping, got a sequence");
 	fails("limits: 5\n", "t.yaml:1:9: limits: expected a mapping, got a "
 	                     "scalar");
-	fails("state_dir: {a: 1}\n",
-	      "t.yaml:1:12: state_dir: expected a scalar, got a mapping");
+	fails("state_dir: {a: 1}\n", "t.yaml:1:12: state_dir: expected "
+	                             "a scalar, got a mapping");
 	fails("limits:\n  idle_timeout:\n    - 5s\n",
-	      "t.yaml:3:5: limits.idle_timeout: expected a scalar, got a "
+	      "t.yaml:3:5: limits.idle_timeout: expected a scalar, got "
+	      "a "
 	      "sequence");
-	fails("plugins: [echo]\n",
-	      "t.yaml:1:10: plugins: expected a mapping of plugin names, got "
-	      "a sequence");
+	fails("plugins: [echo]\n", "t.yaml:1:10: plugins: expected a "
+	                           "mapping of plugin names, got "
+	                           "a sequence");
 	fails("plugins:\n  echo: 4\n",
-	      "t.yaml:2:9: plugins.echo: expected a mapping, got a scalar");
+	      "t.yaml:2:9: plugins.echo: expected a mapping, got a "
+	      "scalar");
 	fails("plugins:\n  echo:\n    workers: {n: 1}\n",
-	      "t.yaml:3:14: plugins.echo.workers: expected a scalar, got a "
+	      "t.yaml:3:14: plugins.echo.workers: expected a scalar, "
+	      "got a "
 	      "mapping");
 	fails("? [a]\n: 1\n",
 	      "t.yaml:1:3: (top level): keys must be scalars, not a "
@@ -535,16 +685,21 @@ START_TEST(test_duplicates)
 	fails("log_level: info\nstate_dir: /x\nlog_level: debug\n",
 	      "t.yaml:3:1: log_level: duplicate key (first at line 1)");
 	fails("limits:\n  idle_timeout: 1s\n  idle_timeout: 2s\n",
-	      "t.yaml:3:3: limits.idle_timeout: duplicate key (first at line "
+	      "t.yaml:3:3: limits.idle_timeout: duplicate key (first "
+	      "at line "
 	      "2)");
-	fails("plugins:\n  echo:\n    workers: 1\n  nbody: {}\n  echo:\n",
-	      "t.yaml:5:3: plugins.echo: duplicate plugin section (first at "
+	fails("plugins:\n  echo:\n    workers: 1\n  nbody: {}\n  "
+	      "echo:\n",
+	      "t.yaml:5:3: plugins.echo: duplicate plugin section "
+	      "(first at "
 	      "line 2)");
 	fails("plugins:\n  echo:\n    options: {a: 1, b: 2, a: 3}\n",
-	      "t.yaml:3:27: plugins.echo.options.a: duplicate key (first at "
+	      "t.yaml:3:27: plugins.echo.options.a: duplicate key "
+	      "(first at "
 	      "line 3)");
 	fails("plugins:\n  echo:\n    workers: 1\n    workers: 2\n",
-	      "t.yaml:4:5: plugins.echo.workers: duplicate key (first at line "
+	      "t.yaml:4:5: plugins.echo.workers: duplicate key (first "
+	      "at line "
 	      "3)");
 }
 END_TEST
@@ -552,16 +707,19 @@ END_TEST
 START_TEST(test_bad_yaml)
 {
 	fails("listen: [a:1\n",
-	      "t.yaml:2:1: invalid YAML: did not find expected ',' or ']' "
+	      "t.yaml:2:1: invalid YAML: did not find expected ',' or "
+	      "']' "
 	      "(while parsing a flow sequence at line 1, column 9)");
 	fails("state_dir: \"abc\n",
-	      "t.yaml:2:1: invalid YAML: found unexpected end of stream "
+	      "t.yaml:2:1: invalid YAML: found unexpected end of "
+	      "stream "
 	      "(while scanning a quoted scalar at line 1, column 12)");
 	fails("limits:\n  idle_timeout: 1\n b: 2\n",
-	      "t.yaml:3:2: invalid YAML: did not find expected key (while "
+	      "t.yaml:3:2: invalid YAML: did not find expected key "
+	      "(while "
 	      "parsing a block mapping at line 1, column 1)");
-	fails("a: \t\x01\n",
-	      "t.yaml:1:5: invalid YAML: control characters are not allowed");
+	fails("a: \t\x01\n", "t.yaml:1:5: invalid YAML: control "
+	                     "characters are not allowed");
 	fails("a: \xff\n", "t.yaml:1:4: invalid YAML: invalid leading UTF-8 "
 	                   "octet");
 }
@@ -569,12 +727,12 @@ END_TEST
 
 START_TEST(test_top_level)
 {
-	fails("- a\n- b\n",
-	      "t.yaml:1:1: (top level): expected a mapping, got a sequence");
+	fails("- a\n- b\n", "t.yaml:1:1: (top level): expected a "
+	                    "mapping, got a sequence");
 	fails("42\n", "t.yaml:1:1: (top level): expected a mapping, got a "
 	              "scalar");
-	fails("--- {}\n--- {}\n",
-	      "t.yaml:2:1: (top level): only one YAML document is allowed");
+	fails("--- {}\n--- {}\n", "t.yaml:2:1: (top level): only one "
+	                          "YAML document is allowed");
 }
 END_TEST
 
@@ -596,28 +754,31 @@ START_TEST(test_plugin_names)
 	c = ok("plugins:\n  a_b-9: {}\n");
 	config_free(c);
 	fails("plugins:\n  NBody: {}\n",
-	      "t.yaml:2:3: plugins.NBody: bad plugin name (1 to 64 of a-z, "
+	      "t.yaml:2:3: plugins.NBody: bad plugin name (1 to 64 of "
+	      "a-z, "
 	      "0-9, '_', '-')");
-	fails("plugins:\n  \"\": {}\n",
-	      "t.yaml:2:3: plugins.\"\": bad plugin name (1 to 64 of a-z, "
-	      "0-9, '_', '-')");
-	fails("plugins:\n  a.b: {}\n",
-	      "t.yaml:2:3: plugins.a.b: bad plugin name (1 to 64 of a-z, "
-	      "0-9, '_', '-')");
+	fails("plugins:\n  \"\": {}\n", "t.yaml:2:3: plugins.\"\": bad "
+	                                "plugin name (1 to 64 of a-z, "
+	                                "0-9, '_', '-')");
+	fails("plugins:\n  a.b: {}\n", "t.yaml:2:3: plugins.a.b: bad "
+	                               "plugin name (1 to 64 of a-z, "
+	                               "0-9, '_', '-')");
 	snprintf(text, sizeof(text), "plugins:\n  %s: {}\n",
-	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	         "aaaaaaaa"
 	         "aa"
 	         "a");
 	c = ok(text);
 	config_free(c);
 	snprintf(text, sizeof(text), "plugins:\n  %s: {}\n",
-	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	         "aaaaaaaa"
 	         "aa"
 	         "aa");
-	fails(text,
-	      "t.yaml:2:3: plugins.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	      "aaaaaaaaaaaaaaaaaaaaaaaaaa: bad plugin name (1 to 64 of "
-	      "a-z, 0-9, '_', '-')");
+	fails(text, "t.yaml:2:3: "
+	            "plugins.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	            "aaaaaaaaaaaaaaaaaaaaaaaaaa: bad plugin name (1 to 64 of "
+	            "a-z, 0-9, '_', '-')");
 }
 END_TEST
 
@@ -654,11 +815,14 @@ START_TEST(test_options_json)
 	options_are("{a: true, b: False, c: TRUE, d: null, e: ~, f: }",
 	            "{\"a\":true,\"b\":false,\"c\":true,\"d\":null,"
 	            "\"e\":null,\"f\":null}");
-	options_are("{a: \"1\", b: '2', c: \"true\", d: 'null', e: !!str 3}",
-	            "{\"a\":\"1\",\"b\":\"2\",\"c\":\"true\",\"d\":\"null\","
+	options_are("{a: \"1\", b: '2', c: \"true\", d: 'null', e: "
+	            "!!str 3}",
+	            "{\"a\":\"1\",\"b\":\"2\",\"c\":\"true\",\"d\":"
+	            "\"null\","
 	            "\"e\":\"3\"}");
 	options_are("{a: yes, b: no, c: on, d: 1_000, e: 0b1, f: 1:20}",
-	            "{\"a\":\"yes\",\"b\":\"no\",\"c\":\"on\",\"d\":\"1_000\","
+	            "{\"a\":\"yes\",\"b\":\"no\",\"c\":\"on\",\"d\":"
+	            "\"1_000\","
 	            "\"e\":\"0b1\",\"f\":\"1:20\"}");
 	options_are("[1, [2, {x: [y]}], {}]", "[1,[2,{\"x\":[\"y\"]}],{}]");
 	options_are("hello world", "\"hello world\"");
@@ -672,7 +836,8 @@ START_TEST(test_options_json)
 	options_are("|\n      two\n      lines", "\"two\\nlines\\n\"");
 
 	fails("plugins: {p: {options: {a: .inf}}}\n",
-	      "t.yaml:1:28: plugins.p.options.a: .inf cannot be represented "
+	      "t.yaml:1:28: plugins.p.options.a: .inf cannot be "
+	      "represented "
 	      "in JSON");
 	fails("plugins: {p: {options: [-.NaN]}}\n",
 	      "t.yaml:1:25: plugins.p.options[0]: -.NaN cannot be "
@@ -681,12 +846,14 @@ START_TEST(test_options_json)
 	      "t.yaml:1:28: plugins.p.options.a: integer "
 	      "9223372036854775808 is out of range");
 	fails("plugins: {p: {options: {a: 1e999}}}\n",
-	      "t.yaml:1:28: plugins.p.options.a: number 1e999 is out of "
+	      "t.yaml:1:28: plugins.p.options.a: number 1e999 is out "
+	      "of "
 	      "range");
 	fails("plugins: {p: {options: {a: !foo 1}}}\n",
 	      "t.yaml:1:28: plugins.p.options.a: unsupported tag !foo");
 	fails("plugins: {p: {options: {[a]: 1}}}\n",
-	      "t.yaml:1:25: plugins.p.options: keys must be scalars, not a "
+	      "t.yaml:1:25: plugins.p.options: keys must be scalars, "
+	      "not a "
 	      "sequence");
 }
 END_TEST
@@ -752,8 +919,9 @@ START_TEST(test_load_errors)
 	ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
 	free(err);
 
-	/* Only the administrator may change the config (the trusted-file
-	 * check): a file anyone may write is refused, naming the fix. */
+	/* Only the administrator may change the config (the
+	 * trusted-file check): a file anyone may write is refused,
+	 * naming the fix. */
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	ck_assert_int_eq(config_load(path, &c, &err), -EPERM);
 	ck_assert_ptr_null(c);
@@ -803,6 +971,8 @@ START_TEST(test_installed_config)
 	/* Every value written there is the default. */
 	free(c->listen[0]);
 	free(c->listen[1]);
+	free(c->listen_opts[0].address);
+	free(c->listen_opts[1].address);
 	c->n_listen = 0;
 	free(c->plugin_dirs[0]);
 	free(c->plugin_dirs[1]);
@@ -829,8 +999,8 @@ START_TEST(test_dev_config)
 	ck_assert_ptr_nonnull(p);
 	ck_assert(json_real_value(json_object_get(p->options, "softening")) ==
 	          0.01);
-	/* The build tree passes the trust check as it is: the development
-	 * config needs no plugin_strict_modes: false. */
+	/* The build tree passes the trust check as it is: the
+	 * development config needs no plugin_strict_modes: false. */
 	ck_assert(c->plugin_strict_modes);
 	config_free(c);
 }
@@ -846,12 +1016,14 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_scalar_lists);
 	tcase_add_test(tc, test_listen_errors);
+	tcase_add_test(tc, test_access);
 	tcase_add_test(tc, test_http);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_plugin_strict_modes);
 	tcase_add_test(tc, test_units);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_isolation);
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_wrong_types);
 	tcase_add_test(tc, test_duplicates);

@@ -1001,6 +1001,9 @@ START_TEST(test_names)
 	        "interrupted",
 	        "unauthorized",
 	        "forbidden",
+	        "plugin_crashed",
+	        "unavailable",
+	        "out_of_memory",
 	};
 	for (int c = 1; c < JOBD_E_COUNT_; c++) {
 		ck_assert_str_eq(msg_error_name((enum jobd_error)c), want[c]);

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "auth/trusted.h"
+#include "daemon/config/access.h"
 #include "daemon/config/reader.h"
 #include "daemon/config/store_section.h"
 #include "daemon/config/units.h"
@@ -255,9 +256,30 @@ static int limit_pair(struct reader *r, const char *key,
 }
 
 static const char *const plugin_keys[] = {
-        "workers",      "queue_bound", "queue_delay", "timeout",
-        "max_attempts", "options",     NULL,
+        "workers",      "queue_bound", "queue_delay",  "timeout",
+        "max_attempts", "options",     "isolation",    "memory_limit",
+        "kill_grace",   "max_crashes", "crash_window", NULL,
 };
+
+/* "process" or "thread", for the plugin key and the top-level default. */
+static int read_isolation(struct reader *r, enum config_isolation *out)
+{
+	const char *s;
+	int rc = reader_want_scalar(r, &s);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(s, "process") == 0)
+		*out = CONFIG_ISOLATION_PROCESS;
+	else if (strcmp(s, "thread") == 0)
+		*out = CONFIG_ISOLATION_THREAD;
+	else
+		return reader_fail(r, &r->ev.start_mark,
+		                   "expected \"process\" or \"thread\", "
+		                   "got \"%s\"",
+		                   s);
+	return 0;
+}
 
 static int plugin_pair(struct reader *r, const char *key,
                        const yaml_mark_t *key_mark, void *data)
@@ -301,6 +323,24 @@ static int plugin_pair(struct reader *r, const char *key,
 		rc = read_number(r, F_COUNT, 1, 100, &v);
 		if (rc == 0)
 			p->max_attempts = (unsigned)v;
+	} else if (strcmp(key, "isolation") == 0) {
+		rc = read_isolation(r, &p->isolation);
+	} else if (strcmp(key, "memory_limit") == 0) {
+		rc = read_number(r, F_SIZE, 0, UINT64_C(1) << 50, &v);
+		if (rc == 0)
+			p->memory_limit = v;
+	} else if (strcmp(key, "kill_grace") == 0) {
+		rc = read_number(r, F_DURATION, 0, 3600000, &v);
+		if (rc == 0)
+			p->kill_grace_ms = v;
+	} else if (strcmp(key, "max_crashes") == 0) {
+		rc = read_number(r, F_COUNT, 1, 1000000, &v);
+		if (rc == 0)
+			p->max_crashes = (unsigned)v;
+	} else if (strcmp(key, "crash_window") == 0) {
+		rc = read_number(r, F_DURATION, 1, DURATION_MAX_MS, &v);
+		if (rc == 0)
+			p->crash_window_ms = v;
 	} else if (strcmp(key, "options") == 0) {
 		rc = yaml_node_to_json(r, &j);
 		if (rc == 0) {
@@ -417,8 +457,19 @@ static int http_pair(struct reader *r, const char *key,
 }
 
 static const char *const top_keys[] = {
-        "listen", "plugin_dirs", "state_dir", "log_level",           "limits",
-        "http",   "plugins",     "store",     "plugin_strict_modes", NULL,
+        "listen",
+        "plugin_dirs",
+        "state_dir",
+        "log_level",
+        "limits",
+        "http",
+        "plugins",
+        "store",
+        "isolation",
+        "plugin_strict_modes",
+        "auth",
+        "allow_unauthenticated",
+        NULL,
 };
 
 /* true or false, as YAML 1.2's core schema spells them. */
@@ -452,8 +503,11 @@ static int top_pair(struct reader *r, const char *key,
 	int rc, level;
 
 	if (strcmp(key, "listen") == 0)
-		return reader_string_list(r, &c->listen, &c->n_listen,
-		                          check_listen);
+		return config_read_listen(r, c, check_listen);
+	if (strcmp(key, "auth") == 0)
+		return config_read_auth(r, c);
+	if (strcmp(key, "allow_unauthenticated") == 0)
+		return read_bool(r, &c->allow_unauthenticated);
 	if (strcmp(key, "plugin_dirs") == 0)
 		return reader_string_list(r, &c->plugin_dirs, &c->n_plugin_dirs,
 		                          check_nonempty);
@@ -484,6 +538,8 @@ static int top_pair(struct reader *r, const char *key,
 		c->log_level = level;
 		return 0;
 	}
+	if (strcmp(key, "isolation") == 0)
+		return read_isolation(r, &c->isolation);
 	if (strcmp(key, "plugin_strict_modes") == 0)
 		return read_bool(r, &c->plugin_strict_modes);
 	if (strcmp(key, "limits") == 0)
@@ -552,6 +608,11 @@ void config_plugin_defaults(struct config_plugin *p)
 	p->timeout_ms = 0;
 	p->max_attempts = 3;
 	p->queue_delay_ms = 1000;
+	p->isolation = CONFIG_ISOLATION_UNSET;
+	p->memory_limit = 0;
+	p->kill_grace_ms = 5000;
+	p->max_crashes = 5;
+	p->crash_window_ms = 60000;
 	p->options = NULL;
 }
 
@@ -562,6 +623,7 @@ int config_defaults(struct config *c)
 	if (!c->state_dir)
 		return -ENOMEM;
 	c->log_level = 6;
+	c->isolation = CONFIG_ISOLATION_THREAD;
 	c->plugin_strict_modes = true;
 	c->limits.max_connections = 10000;
 	c->limits.max_frame_size = 16 * MIB;
@@ -587,9 +649,14 @@ void config_fini(struct config *c)
 	if (!c)
 		return;
 	free(c->path);
-	for (i = 0; i < c->n_listen; i++)
+	for (i = 0; i < c->n_listen; i++) {
 		free(c->listen[i]);
+		if (c->listen_opts)
+			config_listen_fini(&c->listen_opts[i]);
+	}
 	free(c->listen);
+	free(c->listen_opts);
+	free(c->users_file);
 	for (i = 0; i < c->n_plugin_dirs; i++)
 		free(c->plugin_dirs[i]);
 	free(c->plugin_dirs);
@@ -641,6 +708,11 @@ int config_parse(const char *text, size_t len, const char *name,
 	}
 	yaml_parser_set_input_string(&r.yp, (const unsigned char *)text, len);
 	rc = read_stream(&r, c);
+	if (rc == 0) {
+		rc = config_check_access(c, r.name, &r.error);
+		if (rc < 0 && !r.error)
+			rc = -ENOMEM;
+	}
 	if (r.have_ev)
 		yaml_event_delete(&r.ev);
 	yaml_parser_delete(&r.yp);

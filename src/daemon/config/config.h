@@ -17,6 +17,14 @@
 /* queue_bound: auto (sized from measured service time, docs/backpressure.md) */
 #define CONFIG_QUEUE_BOUND_AUTO 0u
 
+/* Where a plugin's jobs run (docs/isolation.md). */
+enum config_isolation {
+	CONFIG_ISOLATION_UNSET = 0, /* a section without the key: the
+	                               top-level isolation applies */
+	CONFIG_ISOLATION_THREAD,
+	CONFIG_ISOLATION_PROCESS,
+};
+
 struct config_plugin {
 	char *name;            /* the key under plugins: */
 	unsigned workers;      /* >= 1; default: number of online CPUs */
@@ -27,6 +35,12 @@ struct config_plugin {
 	json_t *options;       /* always an object or other JSON value; owned */
 	uint64_t queue_delay_ms; /* queue_bound auto: the queueing delay
 	                            aimed for, 1 ms..1 h, default 1 s */
+	/* Worker processes (docs/isolation.md). */
+	enum config_isolation isolation; /* UNSET: the top-level default */
+	uint64_t memory_limit;           /* bytes per worker; 0: none */
+	uint64_t kill_grace_ms;          /* default 5 s */
+	unsigned max_crashes;            /* default 5 ... */
+	uint64_t crash_window_ms;        /* ... within 60 s: quarantine */
 };
 
 struct config_limits {
@@ -48,6 +62,22 @@ struct config_limits {
 	uint64_t shutdown_timeout_ms; /* default 30 s */
 	uint64_t result_ttl_ms;       /* default 7 days */
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */
+};
+
+/* A TLS listener's files (docs/security.md). Paths, read when the listener
+ * opens and again on SIGHUP; the key through the trusted-file check. */
+struct config_tls {
+	char *cert;      /* PEM chain */
+	char *key;       /* PEM private key */
+	char *client_ca; /* or NULL: with it, a client certificate signed by
+	                    this CA is required (mutual TLS) */
+};
+
+/* One `listen:` entry. */
+struct config_listen {
+	char *address;          /* the same string as listen[i] */
+	struct config_tls *tls; /* NULL: plain */
+	unsigned line, column;  /* where it is in the file, for messages */
 };
 
 /* The HTTP front end (docs/http.md); n_listen 0: none. */
@@ -79,12 +109,21 @@ struct config_store {
 
 struct config {
 	char *path;    /* file it came from, for messages */
-	char **listen; /* "host:port" / "[v6]:port", n_listen entries */
+	char **listen; /* "host:port" / "[v6]:port" / "unix:/path" */
 	size_t n_listen;
+	struct config_listen *listen_opts; /* n_listen entries, same order */
+	/* auth.users_file, or NULL: no users, every connection may do
+	 * everything (then only loopback listeners, unless
+	 * allow_unauthenticated). */
+	char *users_file;
+	bool allow_unauthenticated;
 	char **plugin_dirs;
 	size_t n_plugin_dirs;
 	char *state_dir; /* default /var/lib/jobd */
 	int log_level;   /* syslog number 3..7, default 6 (info) */
+	/* isolation of a plugin whose section does not say: default
+	 * CONFIG_ISOLATION_THREAD (docs/isolation.md says why) */
+	enum config_isolation isolation;
 	/* Refuse a plugin file or directory that others than root or the
 	 * service may change (docs/security.md); false: only warn, for a
 	 * development tree. Default true. */
@@ -134,6 +173,10 @@ int config_parse_duration(const char *s, uint64_t *ms);
 
 /* Parses "16MiB", "64KiB", "1GiB", "512", "10kB", "2MB" into bytes. */
 int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Is address ("host:port", "[v6]:port", "unix:/path") reachable only from
+ * this machine? Loopback addresses, "localhost" and Unix sockets are. */
+bool config_address_is_local(const char *address);
 
 /* "sqlite" or "postgresql". */
 const char *config_store_backend_name(int backend);

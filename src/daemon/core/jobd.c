@@ -14,6 +14,7 @@
 #include "daemon/core/status.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
+#include "daemon/exec/procpool.h"
 #include "daemon/net/http.h"
 #include "daemon/net/listener.h"
 #include "daemon/proto/detached.h"
@@ -29,6 +30,13 @@
 #define NOTIFY_STOP_MS 1000
 
 /* --- the wiring: where lower layers call up ------------------------------ */
+
+static void on_session_opened(void *arg, struct session *s)
+{
+	struct jobd *jd = arg;
+
+	proto_session_opened(&jd->proto, s);
+}
 
 static void on_message(void *arg, struct session *s, struct msg *m)
 {
@@ -50,6 +58,7 @@ static void on_session_freed(void *arg)
 }
 
 static const struct net_ops net_ops = {
+        .opened = on_session_opened,
         .message = on_message,
         .gone = on_session_gone,
         .slot_freed = on_session_freed,
@@ -72,6 +81,27 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* --- life ---------------------------------------------------------------- */
+
+int jobd_load_users(struct jobd *jd, const struct config *cfg, struct proto *pr)
+{
+	struct users *users = NULL;
+	char *error = NULL;
+	int rc;
+
+	if (!cfg->users_file) {
+		auth_set_users(pr, NULL);
+		return 0;
+	}
+	rc = users_load(cfg->users_file, &users, &error);
+	if (rc < 0) {
+		log_error("auth.users_file: %s", error ? error : strerror(-rc));
+		free(error);
+		return rc;
+	}
+	log_info("%zu user(s) from %s", users->n, cfg->users_file);
+	auth_set_users(pr, users);
+	return 0;
+}
 
 int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
               int log_level_override)
@@ -116,10 +146,16 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	proto_init(&jd->proto, jd->base, &jd->net, &jd->plugins, &jd->done, cfg,
 	           &proto_hooks, jd);
 
+	rc = jobd_load_users(jd, cfg, &jd->proto);
+	if (rc < 0)
+		return rc;
 	rc = signals_start(jd);
 	if (rc < 0)
 		return rc;
 
+	/* Worker processes join this loop; spawned from this thread, which
+	 * lives as long as the daemon (their PDEATHSIG follows it). */
+	procpool_setup(jd->base, cfg->state_dir);
 	registry_load_all(&jd->plugins, cfg);
 	/* The store before the listeners: a bad state_dir stops us here,
 	 * and recovered jobs are queued before any new call. */

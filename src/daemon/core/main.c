@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/usercmd.h"
 #include "daemon/config/config.h"
 #include "daemon/core/jobd.h"
 #include "daemon/exec/registry.h"
@@ -19,6 +20,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: jobd [OPTION]...\n"
+	        "       jobd [-c FILE] user add NAME [--admin] [--plugins "
+	        "a,b*] [...]\n"
+	        "       jobd [-c FILE] user rotate|revoke NAME\n"
+	        "       jobd [-c FILE] user list\n"
 	        "Serve jobs to clients over TCP with the plugins in the "
 	        "configured directories.\n\n"
 	        "  -c, --config FILE     configuration (default %s)\n"
@@ -27,8 +32,55 @@ static void usage(FILE *f)
 	        "(overrides the file)\n"
 	        "  -V, --version         print the version and exit\n"
 	        "  -h, --help            this help\n\n"
+	        "`jobd user` manages the config's auth.users_file and "
+	        "prints a new token once\n(docs/security.md); reload jobd "
+	        "to apply it.\n\n"
 	        "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads.\n",
 	        DEFAULT_CONFIG);
+}
+
+/* jobd user ...: the users file named by the config. -c/--config may
+ * also come after the subcommand; it is taken out of what usercmd sees. */
+static int user_command(int argc, char **argv, const char *path)
+{
+	struct config *cfg = NULL;
+	char *error = NULL, **args;
+	int i, n = 0, rc;
+
+	args = calloc((size_t)argc + 1, sizeof(*args));
+	if (!args)
+		return 1;
+	for (i = 0; i < argc; i++) {
+		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) &&
+		    i + 1 < argc) {
+			path = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--config=", 9)) {
+			path = argv[i] + 9;
+			continue;
+		}
+		args[n++] = argv[i];
+	}
+	rc = config_load(path, &cfg, &error);
+	if (rc < 0) {
+		fprintf(stderr, "jobd: %s\n", error);
+		free(error);
+		free(args);
+		return 1;
+	}
+	if (!cfg->users_file) {
+		fprintf(stderr,
+		        "jobd: %s has no auth section: add auth: {users_file: "
+		        "/etc/jobd/users.yaml} (docs/security.md)\n",
+		        path);
+		rc = 2;
+	} else {
+		rc = usercmd_run(n, args, cfg->users_file, stdout, stderr);
+	}
+	config_free(cfg);
+	free(args);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -48,7 +100,9 @@ int main(int argc, char **argv)
 	int check = 0, level = -1, c, rc;
 	sigset_t mask;
 
-	while ((c = getopt_long(argc, argv, "c:tl:Vh", opts, NULL)) != -1) {
+	/* "+": options end at the first word, so that `jobd user add
+	 * NAME --admin` keeps its own options. */
+	while ((c = getopt_long(argc, argv, "+c:tl:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -78,6 +132,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "user"))
+		return user_command(argc - optind - 1, argv + optind + 1, path);
 	if (optind < argc) {
 		fprintf(stderr, "jobd: unexpected argument \"%s\"\n",
 		        argv[optind]);

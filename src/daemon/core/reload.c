@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/core/reload.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +31,15 @@ int reload_config(struct jobd *jd)
 		free(error);
 		notifier_send(jd->notifier, "READY=1");
 		return rc;
+	}
+	/* Users first: a users file that cannot be read keeps the whole
+	 * running config, so that no listener opens without the users it
+	 * was configured with. */
+	if (jobd_load_users(jd, cfg, &jd->proto) < 0) {
+		log_error("reload: keeping the running config and users");
+		config_free(cfg);
+		notifier_send(jd->notifier, "READY=1");
+		return -EINVAL;
 	}
 	if (jd->log_level_override < 0)
 		log_set_level(cfg->log_level);

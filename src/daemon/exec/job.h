@@ -25,6 +25,8 @@
 
 struct plugin;
 struct session;
+struct job_user;
+struct fairq_lane;
 struct event;
 
 struct job {
@@ -52,6 +54,12 @@ struct job {
 	/* Pool queue links, under the pool's lock. */
 	struct job *q_prev, *q_next;
 	bool queued;
+	/* Fair share (fairq.h): whose job it is (NULL on a server without
+	 * users; set by the loop before submit), its lane while it waits,
+	 * and whether it counts in user->running. */
+	struct job_user *user;
+	struct fairq_lane *lane;
+	bool counted_running;
 
 	/* Written by the worker, read by the loop after CQ_JOB_DONE. */
 	int status;     /* JOBD_OK or a jobd_error */
@@ -69,6 +77,11 @@ struct job {
 	 * detached job can store them. queued_wall_ms is set by the loop. */
 	int64_t queued_wall_ms, started_wall_ms, finished_wall_ms;
 	double cpu_seconds;
+	/* User/system CPU of the job and, in process mode, the worker's
+	 * peak RSS during it (docs/isolation.md). */
+	double cpu_user_s, cpu_system_s;
+	uint64_t peak_rss_kb;
+	bool has_peak_rss;
 	json_t *output;
 	json_t *provenance;
 

@@ -39,6 +39,7 @@ struct plugin {
 	struct pool *pool;
 	struct cq *done; /* where the pool and progress notes report */
 	bool started;    /* init succeeded: destroy must run */
+	bool process;    /* isolation: process (pool is a process pool) */
 
 	/* From the plugin's config section (or defaults). */
 	uint64_t timeout_ms;
@@ -106,6 +107,17 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 /* Applies a changed section to a running plugin (workers, bound, timeout);
  * options need a restart of the plugin and are not applied here. */
 int plugin_reconfigure(struct plugin *p, const struct config_plugin *section);
+
+/* The parts of a run around process(), shared by the thread pool and the
+ * process pool (exec/procpool.c). begin: JOBD_OK when the job may run (a
+ * detached job's start is recorded in the store first), else the code it
+ * ends with. end: fills j->status and encodes the answer frame from rc and
+ * output (taken); ran says process() ran (provenance), daemon_code that rc
+ * is the daemon's verdict (plugin_crashed, out_of_memory, ...), not a code
+ * the plugin returned. */
+int plugin_job_begin(struct plugin *p, struct job *j);
+void plugin_job_end(struct plugin *p, struct job *j, int rc, json_t *output,
+                    bool ran, bool daemon_code);
 
 struct plugin *plugin_ref(struct plugin *p);
 

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/fairq.h"
+#include "daemon/exec/procpool.h"
 #include "daemon/util/log.h"
 
 /* Bounds for the automatic queue size: never below a few jobs per worker
@@ -23,6 +26,9 @@
  * fast plugin) at most doubles the estimate instead of shrinking the bound
  * a hundredfold; a real slowdown is still followed within ~15 jobs. */
 #define EWMA_OUTLIER 8u
+/* A worker that finds only jobs of users at their max_running looks
+ * again this often: a job of theirs may end in another plugin's pool. */
+#define CAPPED_RECHECK_NS (20 * 1000000L)
 
 const double pool_hist_bounds_s[POOL_HIST_BUCKETS] = {
         0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600,
@@ -49,6 +55,7 @@ struct worker {
 };
 
 struct pool {
+	struct procpool *proc; /* set: a process pool; the rest is unused */
 	char name[64];
 	const struct pool_ops *ops;
 	void *ctx;
@@ -56,7 +63,7 @@ struct pool {
 
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* a job was queued, or stopping */
-	struct job *head, *tail;
+	struct fairq q;      /* users take turns (fairq.h) */
 	uint32_t queued;
 	uint32_t running;
 	uint32_t sleeping;    /* workers in pthread_cond_wait */
@@ -112,6 +119,9 @@ uint64_t pool_retry_after_ms(struct pool *p)
 {
 	uint64_t ms;
 
+	if (p->proc)
+		return procpool_retry_after_ms(p->proc);
+
 	pthread_mutex_lock(&p->lock);
 	ms = pool_retry_after_locked(p);
 	pthread_mutex_unlock(&p->lock);
@@ -120,17 +130,44 @@ uint64_t pool_retry_after_ms(struct pool *p)
 
 static void queue_remove_locked(struct pool *p, struct job *j)
 {
-	if (j->q_prev)
-		j->q_prev->q_next = j->q_next;
-	else
-		p->head = j->q_next;
-	if (j->q_next)
-		j->q_next->q_prev = j->q_prev;
-	else
-		p->tail = j->q_prev;
-	j->q_prev = j->q_next = NULL;
+	fairq_remove(&p->q, j);
 	j->queued = false;
 	p->queued--;
+}
+
+/* Waits for a job to start, or for stopping or retiring. NULL: leave. */
+static struct job *worker_next_locked(struct pool *p, struct worker *w)
+{
+	struct timespec until;
+	struct job *j;
+
+	while (!w->retire) {
+		j = fairq_pop(&p->q);
+		if (j) {
+			j->queued = false;
+			p->queued--;
+			return j;
+		}
+		if (p->stopping && !p->queued)
+			return NULL;
+		p->sleeping++;
+		if (p->queued) {
+			/* Jobs wait, but their users are at max_running. */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += CAPPED_RECHECK_NS;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&p->more, &p->lock, &until);
+		} else {
+			pthread_cond_wait(&p->more, &p->lock);
+		}
+		p->sleeping--;
+		if (p->wakes_due)
+			p->wakes_due--;
+	}
+	return NULL;
 }
 
 static void outcome_add_locked(struct pool *p, int code)
@@ -158,17 +195,9 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->head && !p->stopping && !w->retire) {
-			p->sleeping++;
-			pthread_cond_wait(&p->more, &p->lock);
-			p->sleeping--;
-			if (p->wakes_due)
-				p->wakes_due--;
-		}
-		if (w->retire || (!p->head && p->stopping))
+		j = worker_next_locked(p, w);
+		if (!j)
 			break;
-		j = p->head;
-		queue_remove_locked(p, j);
 		p->running++;
 		pthread_mutex_unlock(&p->lock);
 
@@ -200,6 +229,7 @@ static void *worker_main(void *arg)
 		                : (took ? took : 1);
 		/* Hand back outside the lock: cq_push may write the eventfd. */
 		pthread_mutex_unlock(&p->lock);
+		fairq_done(j); /* before the loop may free j */
 		cq_push(p->done, &j->done);
 		pthread_mutex_lock(&p->lock);
 	}
@@ -277,10 +307,24 @@ fail:
 	return rc;
 }
 
+int pool_new_process(struct procpool *pp, struct pool **out)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->proc = pp;
+	*out = p;
+	return 0;
+}
+
 int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 {
 	uint32_t bound;
 	bool wake;
+
+	if (p->proc)
+		return procpool_submit(p->proc, j, retry_after_ms);
 
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
@@ -296,13 +340,10 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 		pthread_mutex_unlock(&p->lock);
 		return -EBUSY;
 	}
-	j->q_next = NULL;
-	j->q_prev = p->tail;
-	if (p->tail)
-		p->tail->q_next = j;
-	else
-		p->head = j;
-	p->tail = j;
+	if (fairq_push(&p->q, j) < 0) {
+		pthread_mutex_unlock(&p->lock);
+		return -ENOMEM;
+	}
 	j->queued = true;
 	p->queued++;
 	/* Wake one sleeper per job not already covered by a wake on its
@@ -320,6 +361,9 @@ int pool_submit(struct pool *p, struct job *j, uint64_t *retry_after_ms)
 bool pool_unqueue(struct pool *p, struct job *j)
 {
 	bool was;
+
+	if (p->proc)
+		return procpool_unqueue(p->proc, j);
 
 	pthread_mutex_lock(&p->lock);
 	was = j->queued;
@@ -356,6 +400,9 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound)
 	struct worker **grown;
 	unsigned i, live = 0;
 	int rc;
+
+	if (p->proc)
+		return procpool_resize(p->proc, workers, bound);
 
 	pool_reap(p);
 	pthread_mutex_lock(&p->lock);
@@ -396,6 +443,9 @@ int pool_resize(struct pool *p, unsigned workers, uint32_t bound)
 
 void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms)
 {
+	if (p->proc)
+		return; /* the process pool's bound is fixed or by service time
+		         */
 	pthread_mutex_lock(&p->lock);
 	p->target_delay_ns =
 	        (target_delay_ms ? target_delay_ms : 1000) * 1000000ull;
@@ -404,6 +454,11 @@ void pool_set_target_delay(struct pool *p, uint64_t target_delay_ms)
 
 void pool_get_stats(struct pool *p, struct pool_stats *out)
 {
+	if (p->proc) {
+		procpool_get_stats(p->proc, out);
+		return;
+	}
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&p->lock);
 	out->workers = p->want_workers;
 	out->queue_bound = pool_bound_locked(p);
@@ -423,6 +478,10 @@ void pool_get_stats(struct pool *p, struct pool_stats *out)
 
 void pool_get_metrics(struct pool *p, struct pool_metrics *out)
 {
+	if (p->proc) {
+		procpool_get_metrics(p->proc, out);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	*out = p->metrics;
 	pthread_mutex_unlock(&p->lock);
@@ -431,6 +490,9 @@ void pool_get_metrics(struct pool *p, struct pool_metrics *out)
 uint32_t pool_pending(struct pool *p)
 {
 	uint32_t n;
+
+	if (p->proc)
+		return procpool_pending(p->proc);
 
 	pthread_mutex_lock(&p->lock);
 	n = p->queued + p->running;
@@ -443,11 +505,15 @@ void pool_drain_queue(struct pool *p, void (*fn)(struct job *, void *),
 {
 	struct job *list, *j;
 
+	if (p->proc) {
+		procpool_drain_queue(p->proc, fn, arg);
+		return;
+	}
+
 	pthread_mutex_lock(&p->lock);
-	list = p->head;
+	list = fairq_take_all(&p->q);
 	for (j = list; j; j = j->q_next)
 		j->queued = false;
-	p->head = p->tail = NULL;
 	p->queued = 0;
 	pthread_mutex_unlock(&p->lock);
 	while (list) {
@@ -462,6 +528,11 @@ void pool_stop(struct pool *p)
 {
 	unsigned i;
 
+	if (p->proc) {
+		procpool_stop(p->proc);
+		return;
+	}
+
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->more);
@@ -475,9 +546,15 @@ void pool_free(struct pool *p)
 {
 	if (!p)
 		return;
+	if (p->proc) {
+		procpool_free(p->proc);
+		free(p);
+		return;
+	}
 	if (p->workers)
 		pool_stop(p);
 	free(p->workers);
+	fairq_fini(&p->q);
 	pthread_cond_destroy(&p->more);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

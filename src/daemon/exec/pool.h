@@ -36,6 +36,11 @@ struct pool_stats {
 	uint64_t failed;
 	uint64_t busy; /* refused with a full queue */
 	double mean_service_ms;
+	/* Process pools (exec/procpool.c) only. */
+	bool process;
+	uint64_t restarts;       /* workers replaced after a crash or kill */
+	uint32_t crashes;        /* within crash_window */
+	uint64_t quarantined_ms; /* quarantine left; 0: none */
 };
 
 /* What /metrics shows (docs/http.md): how calls ended, by code, and how
@@ -58,6 +63,11 @@ struct pool_metrics {
 };
 
 struct pool;
+struct procpool;
+
+/* A pool whose workers are processes: every call below forwards to pp
+ * (exec/procpool.c), which the pool then owns. */
+int pool_new_process(struct procpool *pp, struct pool **out);
 
 /* Starts `workers` threads. bound CONFIG_QUEUE_BOUND_AUTO (0) sizes the
  * queue from the measured service time (docs/backpressure.md). ops and ctx

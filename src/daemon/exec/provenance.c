@@ -202,15 +202,22 @@ json_t *provenance_json(const struct provenance *pv)
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
-	return json_pack(
-	        "{ss ss ss ss so so so sf sI ss ss}", "plugin", pv->plugin,
-	        "version", pv->version ? pv->version : "", "plugin_sha256",
-	        pv->plugin_sha256 ? pv->plugin_sha256 : "", "input_sha256",
-	        pv->input_sha256, "queued_at", iso8601_json(pv->queued_ms),
-	        "started_at", iso8601_json(pv->started_ms), "finished_at",
+	json_t *o = json_pack(
+	        "{ss ss ss ss so so so sf sI ss ss sf sf}", "plugin",
+	        pv->plugin, "version", pv->version ? pv->version : "",
+	        "plugin_sha256", pv->plugin_sha256 ? pv->plugin_sha256 : "",
+	        "input_sha256", pv->input_sha256, "queued_at",
+	        iso8601_json(pv->queued_ms), "started_at",
+	        iso8601_json(pv->started_ms), "finished_at",
 	        iso8601_json(pv->finished_ms), "cpu_seconds", pv->cpu_seconds,
 	        "attempt", (json_int_t)(pv->attempt ? pv->attempt : 1), "host",
-	        host, "jobd", JOBD_VERSION);
+	        host, "jobd", JOBD_VERSION, "cpu_user_s", pv->cpu_user_s,
+	        "cpu_system_s", pv->cpu_system_s);
+
+	if (o && pv->has_peak_rss)
+		json_object_set_new(o, "peak_rss_kb",
+		                    json_integer((json_int_t)pv->peak_rss_kb));
+	return o;
 }
 
 char *provenance_static_text(const struct provenance *pv)
@@ -297,6 +304,15 @@ int provenance_text(const struct provenance *pv, const char *static_text,
 	p = put_time(p, end, pv->finished_ms);
 	p = PUT_LIT(p, end, ",\"cpu_seconds\":");
 	p = put_seconds(p, end, pv->cpu_seconds);
+	p = PUT_LIT(p, end, ",\"cpu_user_s\":");
+	p = put_seconds(p, end, pv->cpu_user_s);
+	p = PUT_LIT(p, end, ",\"cpu_system_s\":");
+	p = put_seconds(p, end, pv->cpu_system_s);
+	if (pv->has_peak_rss) {
+		p = PUT_LIT(p, end, ",\"peak_rss_kb\":");
+		p = put_mem(p, end, num,
+		            (size_t)(put_uint(num, pv->peak_rss_kb) - num));
+	}
 	p = PUT_LIT(p, end, ",\"attempt\":");
 	p = put_mem(
 	        p, end, num,

@@ -9,6 +9,7 @@
 #ifndef JOBD_DAEMON_PROVENANCE_H
 #define JOBD_DAEMON_PROVENANCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,13 @@ struct provenance {
 	int64_t queued_ms, started_ms, finished_ms; /* Unix ms, UTC */
 	double cpu_seconds; /* thread CPU time of process() */
 	unsigned attempt;   /* 1 for a first run; more after restarts */
+	/* User and system CPU seconds of the job (process mode: the worker's
+	 * getrusage around process(); thread mode: RUSAGE_THREAD), and the
+	 * worker's peak RSS during the job in KiB (process mode only: a
+	 * thread has no RSS of its own; has_peak_rss false leaves it out). */
+	double cpu_user_s, cpu_system_s;
+	uint64_t peak_rss_kb;
+	bool has_peak_rss;
 };
 
 /* Hex SHA-256 of buf[0..len) into out[65]. Returns 0 or -EIO. */

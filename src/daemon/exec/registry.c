@@ -224,6 +224,7 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 {
 	struct config_plugin defaults;
 	const struct config_plugin *section;
+	struct config_plugin eff;
 	struct plugin *p = NULL;
 	char *why = NULL;
 
@@ -234,14 +235,19 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 	}
 	section = section_for(cfg, plugin_name(p), &defaults);
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
-	if (plugin_start(p, section, 0, reg->done, &why) < 0) {
+	/* A section that does not say takes the top-level isolation. */
+	eff = *section;
+	if (eff.isolation == CONFIG_ISOLATION_UNSET)
+		eff.isolation = cfg->isolation;
+	if (plugin_start(p, &eff, 0, reg->done, &why) < 0) {
 		log_error("plugin %s (%s): %s; skipped", path, plugin_name(p),
 		          why);
 		goto fail;
 	}
-	log_info("plugin %s %s loaded from %s (%u workers)", plugin_name(p),
+	log_info("plugin %s %s loaded from %s (%u %s)", plugin_name(p),
 	         p->desc->version ? p->desc->version : "", path,
-	         section->workers);
+	         section->workers,
+	         p->process ? "worker processes" : "worker threads");
 	free(why);
 	return p;
 fail:
@@ -342,6 +348,15 @@ void registry_load_all(struct registry *reg, const struct config *cfg)
 
 /* --- reload -------------------------------------------------------------- */
 
+static enum config_isolation isolation_of(const struct config *c,
+                                          const struct config_plugin *s)
+{
+	return s && s->isolation != CONFIG_ISOLATION_UNSET ? s->isolation
+	                                                   : c->isolation;
+}
+
+/* Whether the plugin can keep its running instance: the same options,
+ * isolation and memory_limit (each needs a fresh start). */
 static bool options_equal(const struct config *a, const struct config *b,
                           const char *name)
 {
@@ -349,6 +364,9 @@ static bool options_equal(const struct config *a, const struct config *b,
 	const struct config_plugin *y = config_plugin_find(b, name);
 	const json_t *ox = x ? x->options : NULL, *oy = y ? y->options : NULL;
 
+	if (isolation_of(a, x) != isolation_of(b, y) ||
+	    (x ? x->memory_limit : 0) != (y ? y->memory_limit : 0))
+		return false;
 	if (!ox || !oy)
 		return (!ox || !json_object_size(ox)) &&
 		       (!oy || !json_object_size(oy));

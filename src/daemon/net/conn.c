@@ -13,14 +13,24 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pwd.h>
+#include <sys/un.h>
 
 #include "daemon/net/net.h"
+#include "daemon/net/tls.h"
 #include "daemon/util/log.h"
 #include "wire/message.h"
 
 /* How long a closing connection may take to read its last error frame. */
 #define CLOSE_GRACE_SEC 2
+/* How long a TLS client may take over its handshake. */
+#define TLS_HANDSHAKE_SEC 10
+/* The first byte of a TLS record carrying a handshake (a ClientHello). */
+#define TLS_HANDSHAKE_BYTE 0x16
 
 static void conn_free(struct conn *c);
 static void conn_update_reading(struct conn *c);
@@ -64,8 +74,12 @@ static void conn_send_frame(struct session *s, char *frame, size_t len)
 	 * only a socket that cannot take it all gets EV_WRITE (and libevent
 	 * finishes the job). Saves two syscalls per answer at D=1
 	 * (docs/benchmarks.md). */
-	if (!c->flush_pending &&
-	    !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+	if (c->tls) {
+		/* OpenSSL writes records itself: no writev of our own. */
+		if (!(bufferevent_get_enabled(c->bev) & EV_WRITE))
+			bufferevent_enable(c->bev, EV_WRITE);
+	} else if (!c->flush_pending &&
+	           !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
 		c->flush_pending = true;
 		event_active(c->flush_ev, EV_TIMEOUT, 0);
 	}
@@ -86,7 +100,7 @@ static void conn_send_frame(struct session *s, char *frame, size_t len)
 
 static void conn_arm_idle(struct conn *c)
 {
-	if (!c->net->idle_tv || c->s.closing)
+	if (!c->net->idle_tv || c->s.closing || !c->ready)
 		return;
 	if (c->s.n_inflight == 0 && c->s.n_waiting == 0)
 		evtimer_add(c->idle_ev, c->net->idle_tv);
@@ -107,6 +121,14 @@ static void conn_load_changed(struct session *s)
 		conn_update_reading(c);
 	}
 	conn_arm_idle(c);
+}
+
+static void conn_set_frame_cap(struct session *s, uint32_t max)
+{
+	struct conn *c = conn_of(s);
+	uint32_t limit = c->net->limits->max_frame_size;
+
+	c->dec.max_size = max && max < limit ? max : limit;
 }
 
 /* --- reading ------------------------------------------------------------- */
@@ -166,6 +188,30 @@ static void conn_process_input(struct conn *c)
 	while (!c->s.closing && !c->paused_inflight && !c->paused_output) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
 			break;
+		if (!c->seen_bytes) {
+			c->seen_bytes = true;
+			/* A TLS client on a plain port: its ClientHello would
+			 * read as a frame of hundreds of MiB. Say so in the
+			 * log and in a plain error frame, and close: the
+			 * client's handshake fails at once on bytes that are
+			 * no TLS record ("wrong version number"), which
+			 * libjobd-client explains. (Only when no frame that
+			 * long is allowed, so nothing valid is lost.) */
+			if (!c->tls &&
+			    *(const unsigned char *)v.iov_base ==
+			            TLS_HANDSHAKE_BYTE &&
+			    c->dec.max_size < (uint32_t)TLS_HANDSHAKE_BYTE
+			                              << 24) {
+				log_info("%s: a TLS handshake on a plain "
+				         "port; closing (use a listener with "
+				         "tls:)",
+				         c->s.peer);
+				conn_close(c, JOBD_E_BAD_FRAME,
+				           "this port speaks plain jobd "
+				           "frames, not TLS");
+				return;
+			}
+		}
 		/* A whole frame in the buffer's first chunk is parsed where it
 		 * lies: no body to allocate and copy (most requests). */
 		if (!frame_decoder_mid_frame(&c->dec) &&
@@ -189,12 +235,20 @@ static void conn_process_input(struct conn *c)
 			           "object of at least 1 byte");
 			return;
 		} else if (st == FRAME_TOO_LARGE) {
-			char text[160];
+			char text[200];
 
-			snprintf(text, sizeof(text),
-			         "frame of %u bytes is over max_frame_size %u",
-			         frame_decoder_announced(&c->dec),
-			         c->net->limits->max_frame_size);
+			if (c->dec.max_size < c->net->limits->max_frame_size)
+				snprintf(text, sizeof(text),
+				         "frame of %u bytes is over %u, the "
+				         "limit before authentication",
+				         frame_decoder_announced(&c->dec),
+				         c->dec.max_size);
+			else
+				snprintf(text, sizeof(text),
+				         "frame of %u bytes is over "
+				         "max_frame_size %u",
+				         frame_decoder_announced(&c->dec),
+				         c->net->limits->max_frame_size);
 			conn_close(c, JOBD_E_TOO_LARGE, text);
 			return;
 		} else if (st < 0) {
@@ -287,10 +341,46 @@ static void conn_drained(struct conn *c)
 	}
 }
 
+/* The TLS handshake is done: the connection is a session from now on. */
+static void conn_tls_ready(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	c->ready = true;
+	evtimer_del(c->frame_ev);
+	c->s.peer_cert_subject = ssl ? tls_peer_subject(ssl) : NULL;
+	log_debug("%s: TLS %s%s%s", c->s.peer, ssl ? SSL_get_version(ssl) : "",
+	          c->s.peer_cert_subject ? ", client " : "",
+	          c->s.peer_cert_subject ? c->s.peer_cert_subject : "");
+	if (c->net->ops && c->net->ops->opened)
+		c->net->ops->opened(c->net->ops_arg, &c->s);
+	conn_arm_idle(c);
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_tls_ready(c);
+		return;
+	}
+	if (c->tls && (what & BEV_EVENT_ERROR)) {
+		char err[256] = "";
+		unsigned long e;
+
+		while ((e = bufferevent_get_openssl_error(bev)))
+			if (ERR_reason_error_string(e))
+				snprintf(err, sizeof(err), "%s",
+				         ERR_reason_error_string(e));
+		if (!err[0] && !c->ready)
+			snprintf(err, sizeof(err),
+			         "the client ended it (it may not trust our "
+			         "certificate)");
+		if (err[0])
+			log_info("%s: TLS %s: %s", c->s.peer,
+			         c->ready ? "error" : "handshake failed", err);
+	}
 	if (what & BEV_EVENT_ERROR)
 		log_debug("%s: %s", c->s.peer,
 		          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -316,6 +406,13 @@ static void conn_frame_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (!c->ready) {
+		log_info("%s: TLS handshake not done within %d s; closing",
+		         c->s.peer, TLS_HANDSHAKE_SEC);
+		conn_free(c);
+		return;
+	}
+
 	log_info("%s: frame not complete within frame_timeout, closing",
 	         c->s.peer);
 	conn_close(c, JOBD_E_IDLE_TIMEOUT,
@@ -339,16 +436,39 @@ static void conn_describe_peer(struct conn *c, const struct sockaddr *sa,
 		snprintf(c->s.peer, sizeof(c->s.peer), "conn#%u", c->s.slot);
 }
 
+/* A Unix-socket peer: its uid as a user name (SO_PEERCRED), which the
+ * protocol layer may map to a user. */
+static void conn_unix_peer(struct conn *c, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(c->s.peer, sizeof(c->s.peer), "unix#%u", c->s.slot);
+		return;
+	}
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		c->s.peer_unix_user = strdup(res->pw_name);
+	snprintf(c->s.peer, sizeof(c->s.peer), "unix:%s(pid %d)",
+	         c->s.peer_unix_user ? c->s.peer_unix_user : "?",
+	         (int)cred.pid);
+}
+
 static const struct session_ops conn_session_ops = {
         .send_frame = conn_send_frame,
         .close = conn_session_close,
         .load_changed = conn_load_changed,
+        .set_frame_cap = conn_set_frame_cap,
         .destroy = conn_destroy,
 };
 
-int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)
+int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen,
+                struct ssl_ctx_st *tls)
 {
 	struct conn *c;
+	SSL *ssl = NULL;
 
 	if (!n->sessions.n_free) {
 		close(fd);
@@ -369,9 +489,26 @@ int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)
 	c->s.ops = &conn_session_ops;
 	c->s.version = PROTOCOL_VERSION;
 	frame_decoder_init(&c->dec, n->limits->max_frame_size);
-	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev)
-		goto fail;
+	if (tls) {
+		ssl = SSL_new(tls);
+		if (!ssl)
+			goto fail;
+		c->tls = true;
+		c->bev = bufferevent_openssl_socket_new(
+		        n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		        BEV_OPT_CLOSE_ON_FREE);
+		if (!c->bev)
+			goto fail; /* it freed neither ssl nor fd */
+		ssl = NULL;
+		/* A client that closes without close_notify has only
+		 * closed: an EOF, as on a plain socket. */
+		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else {
+		c->bev = bufferevent_socket_new(n->base, fd,
+		                                BEV_OPT_CLOSE_ON_FREE);
+		if (!c->bev)
+			goto fail;
+	}
 	fd = -1; /* the bufferevent owns it now */
 	c->idle_ev = evtimer_new(n->base, conn_idle_cb, c);
 	c->frame_ev = evtimer_new(n->base, conn_frame_cb, c);
@@ -379,16 +516,29 @@ int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen)
 	if (!c->idle_ev || !c->frame_ev || !c->flush_ev)
 		goto fail;
 	session_table_add(&n->sessions, &c->s); /* n_free checked above */
-	conn_describe_peer(c, sa, salen);
+	if (sa && sa->sa_family == AF_UNIX)
+		conn_unix_peer(c, bufferevent_getfd(c->bev));
+	else
+		conn_describe_peer(c, sa, salen);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	                  c);
 	bufferevent_enable(c->bev, EV_READ);
 	bufferevent_disable(c->bev, EV_WRITE); /* see conn_send_frame */
-	conn_arm_idle(c);
 	n->conns_total++;
 	log_debug("%s: connected", c->s.peer);
+	if (c->tls) {
+		struct timeval tv = {TLS_HANDSHAKE_SEC, 0};
+
+		evtimer_add(c->frame_ev, &tv); /* until conn_tls_ready */
+		return 0;
+	}
+	c->ready = true;
+	if (n->ops && n->ops->opened)
+		n->ops->opened(n->ops_arg, &c->s);
+	conn_arm_idle(c);
 	return 0;
 fail:
+	SSL_free(ssl);
 	if (fd >= 0)
 		close(fd);
 	if (c) {
@@ -410,6 +560,7 @@ static void conn_close(struct conn *c, enum jobd_error code,
                        const char *message)
 {
 	struct timeval now = {0, 0}, grace = {CLOSE_GRACE_SEC, 0};
+	size_t pending;
 
 	if (c->s.closing)
 		return;
@@ -422,9 +573,12 @@ static void conn_close(struct conn *c, enum jobd_error code,
 		c->net->ops->gone(c->net->ops_arg, &c->s);
 	/* Never freed here: callers up the stack still hold c. The write
 	 * callback frees it once the error frame is out, the timer when the
-	 * grace passes (at once for a silent close). */
-	if (code == JOBD_OK ||
-	    !evbuffer_get_length(bufferevent_get_output(c->bev)))
+	 * grace passes; at once when nothing is queued, or for a silent
+	 * close of a client that reads nothing. A silent close otherwise
+	 * keeps what is queued: the error that explains it. */
+	pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (!pending ||
+	    (code == JOBD_OK && pending > c->net->limits->max_output_buffer))
 		evtimer_add(c->idle_ev, &now);
 	else
 		evtimer_add(c->idle_ev, &grace);
@@ -449,6 +603,8 @@ static void conn_free(struct conn *c)
 	event_free(c->flush_ev);
 	bufferevent_free(c->bev);
 	frame_decoder_fini(&c->dec);
+	free(c->s.peer_unix_user);
+	free(c->s.peer_cert_subject);
 	free(c);
 	if (n->ops)
 		n->ops->slot_freed(n->ops_arg);

@@ -16,6 +16,7 @@
 #include "wire/frame.h"
 
 struct net;
+struct ssl_ctx_st;
 
 struct conn {
 	struct session s; /* first; what the protocol layer sees */
@@ -29,10 +30,17 @@ struct conn {
 	bool flush_pending;     /* flush_ev is active */
 	bool paused_inflight;   /* at max_inflight_per_connection */
 	bool paused_output;     /* unsent output over max_output_buffer */
+	bool tls;               /* bev is a bufferevent_openssl */
+	bool ready;             /* opened: TLS handshake done, or plain */
+	bool seen_bytes;        /* its first byte has been looked at */
 };
 
-/* Takes over fd (accepted, any family). Returns 0 or a negative errno; on
- * failure fd is closed. */
-int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen);
+/* Takes over fd (accepted, any family). With tls (borrowed; the
+ * connection keeps its own reference) the connection speaks TLS as a
+ * server and is opened once the handshake is done. A Unix-socket peer is
+ * named by SO_PEERCRED. Returns 0 or a negative errno; on failure fd is
+ * closed. */
+int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen,
+                struct ssl_ctx_st *tls);
 
 #endif

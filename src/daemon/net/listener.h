@@ -14,12 +14,22 @@
 
 struct net;
 struct config;
+struct ssl_ctx_st;
 
 struct listener {
 	struct listener *next;
+	struct net *net;
 	struct evconnlistener *evl;
-	char *addr;     /* "host:port" as configured, or "fd:N" */
+	char *addr;     /* "host:port" / "unix:/path" as configured, or
+	                   "fd:N" */
 	bool activated; /* from systemd: kept across reloads */
+	/* TLS: the server context (a fresh one on every reload, which
+	 * connections already open do not notice) and the files it came
+	 * from; NULL for a plain listener. */
+	struct ssl_ctx_st *tls;
+	char *tls_key;   /* cert, key and client_ca paths: what says whether
+	                    a reload changed the listener */
+	char *unix_path; /* a Unix socket we made: unlinked when closed */
 };
 
 /* Opens every listener: systemd's sockets, else cfg's listen list.
@@ -28,7 +38,9 @@ struct listener {
 int listeners_open(struct net *n, const struct config *cfg,
                    const char *config_path);
 
-/* Reload: opens listeners new in cfg, closes ones no longer in it. */
+/* Reload: opens listeners new in cfg, closes ones no longer in it, and
+ * re-reads the certificate and key of every TLS listener (a listener
+ * whose files cannot be read keeps the context it had). */
 int listeners_apply(struct net *n, const struct config *cfg);
 
 /* Stops accepting and closes every listener (shutdown). */

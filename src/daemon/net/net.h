@@ -20,12 +20,17 @@ struct event_base;
 struct event;
 struct timeval;
 struct listener;
+struct tls_wait;
 struct http_server;
 struct msg;
 
 /* What the layer above does with what arrives. arg is the one given to
  * net_set_ops. */
 struct net_ops {
+	/* s is ready for messages (accepted; for TLS, after the
+	 * handshake): the layer above may set its user and frame cap.
+	 * Called before any message of s. */
+	void (*opened)(void *arg, struct session *s);
 	/* One valid message from s (m is valid for the call only). */
 	void (*message)(void *arg, struct session *s, struct msg *m);
 	/* s closes: nobody will read its answers (may come twice: at close
@@ -49,9 +54,11 @@ struct net {
 	uint64_t conns_refused;
 
 	struct listener *listeners; /* list */
-	struct http_server *http;   /* the HTTP front end, or NULL */
-	bool accept_paused;         /* out of fds or at max_connections */
-	bool refusing;              /* shutting down: new clients refused */
+	struct tls_wait *tls_waits; /* TLS clients not yet sending */
+	uint32_t n_tls_waits;
+	struct http_server *http; /* the HTTP front end, or NULL */
+	bool accept_paused;       /* out of fds or at max_connections */
+	bool refusing;            /* shutting down: new clients refused */
 	struct event *accept_retry_ev;
 	int reserve_fd; /* kept open so EMFILE can still refuse cleanly */
 

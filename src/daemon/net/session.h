@@ -24,6 +24,7 @@
 
 struct job;
 struct session;
+struct session_user;
 
 /* What a transport provides. Loop thread; s is valid for the call. */
 struct session_ops {
@@ -37,6 +38,11 @@ struct session_ops {
 	/* n_inflight or n_waiting changed: the transport may pause or
 	 * resume reading and re-arm its idle timer. */
 	void (*load_changed)(struct session *s);
+	/* Frames longer than max are refused from their length prefix
+	 * (too_large, closes); 0 restores limits.max_frame_size. The
+	 * protocol caps an unauthenticated session this way. May be NULL
+	 * for a transport that bounds its requests otherwise. */
+	void (*set_frame_cap)(struct session *s, uint32_t max);
 	/* Frees at once, unsent output and all (daemon exit). */
 	void (*destroy)(struct session *s);
 };
@@ -46,9 +52,18 @@ struct session {
 	uint32_t slot, gen; /* its name in the session table */
 	int version;        /* negotiated protocol version */
 	bool closing;       /* no further requests will be read */
-	/* Who is calling: NULL while sessions carry no identity. Owned by
-	 * the transport, valid for the session's life. */
-	const char *user;
+	/* Who is calling: set and read by the protocol layer only (the
+	 * type is its own); NULL until known, and always NULL on a server
+	 * without users. The transport never looks inside. */
+	struct session_user *user;
+	/* What the transport knows of the peer, for the protocol to map to
+	 * a user: the Unix user name of a Unix-socket peer (SO_PEERCRED),
+	 * the RFC 2253 subject of a verified client certificate. NULL if
+	 * none; owned by the transport, valid for the session's life. */
+	char *peer_unix_user;
+	char *peer_cert_subject;
+	/* Wrong tokens so far: the protocol layer's count. */
+	unsigned auth_failures;
 	char peer[64]; /* "host:port" or similar, for logs */
 
 	/* Calls in flight (list through job->c_prev/c_next) and requests
@@ -98,6 +113,13 @@ void session_send_msg(struct session *s, json_t *msg);
 void session_send_error(struct session *s, bool has_id, int64_t id,
                         enum jobd_error code, const char *fmt, ...)
         JOBD_PRINTF(5, 6);
+/* A transport without frames of its own (an HTTP request) leaves
+ * set_frame_cap NULL. */
+static inline void session_set_frame_cap(struct session *s, uint32_t max)
+{
+	if (s->ops->set_frame_cap)
+		s->ops->set_frame_cap(s, max);
+}
 static inline void session_close(struct session *s, enum jobd_error code,
                                  const char *message)
 {

@@ -122,6 +122,12 @@ static void djob_on_get(struct proto *pr, struct store_req *r)
 
 	if (!s)
 		return;
+	if (r->rc == 0 && !djob_allowed(pr, s, r->has_id, r->req_id, r->rec.id,
+	                                r->rec.owner)) {
+		if (r->purpose == P_ATTACH)
+			session_wait_end(s);
+		return;
+	}
 	if (r->purpose == P_ATTACH && djob_on_get_attach(pr, s, r))
 		return; /* following the job again */
 	if (r->purpose == P_ATTACH)
@@ -144,8 +150,9 @@ static void djob_on_get(struct proto *pr, struct store_req *r)
 		                 djob_final_msg(r->has_id, r->req_id, &r->rec));
 		return;
 	}
-	session_send_msg(s,
-	                 djob_status_msg(r->has_id, r->req_id, &r->rec, NULL));
+	session_send_msg(s, djob_for(pr, s,
+	                             djob_status_msg(r->has_id, r->req_id,
+	                                             &r->rec, NULL)));
 }
 
 static void djob_on_list(struct proto *pr, struct store_req *r)
@@ -174,7 +181,7 @@ static void djob_on_list(struct proto *pr, struct store_req *r)
 			if (!job_state_final(r->rows[i].state))
 				r->rows[i].state = live.state;
 		}
-		o = djob_json(&r->rows[i], x);
+		o = djob_for(pr, s, djob_json(&r->rows[i], x));
 		if (o)
 			json_array_append_new(list, o);
 	}

@@ -14,6 +14,7 @@
 
 #include <jobd/error.h>
 
+#include "auth/users.h"
 #include "daemon/store/store.h"
 #include "wire/message.h"
 
@@ -56,6 +57,7 @@ struct djob {
 	bool finishing;  /* the final state is on its way to the store */
 	bool in_backlog; /* recovered, waiting for room in its queue */
 	char plugin[MSG_NAME_MAX_LEN + 1];
+	char owner[USERS_NAME_MAX_LEN + 1]; /* "": none (no auth) */
 	int64_t created_ms;
 	bool has_progress;
 	double fraction;
@@ -79,9 +81,10 @@ struct detached {
 struct djob *djob_find(struct detached *d, const char *id);
 /* A live job with id that is not yet finishing; NULL if none. */
 struct djob *djob_live(struct detached *d, const char *id);
-/* A new entry (no job yet); NULL without memory. */
+/* A new entry (no job yet); NULL without memory. owner: the user who
+ * submitted it, or NULL. */
 struct djob *djob_add(struct detached *d, const char *id, const char *plugin,
-                      int64_t created_ms);
+                      int64_t created_ms, const char *owner);
 /* Forgets x; its attached sessions stop waiting. Frees x. */
 void djob_remove(struct proto *pr, struct djob *x);
 /* a (malloc'd, ownership passes) attaches (slot, gen, req_id) to x. */
@@ -128,6 +131,15 @@ struct err_arg {
 	enum jobd_error code;
 	const char *text;
 };
+
+/* May s see job x (live) / a stored job of owner? If not, s is answered
+ * `forbidden` (with m's id) and false returned. */
+bool djob_allowed(struct proto *pr, struct session *s, bool has_id, int64_t id,
+                  const char *job, const char *owner);
+
+/* o (a job as `status` or `jobs` shows it) for s: "user" only for
+ * admins (docs/protocol.md §12). Returns o. */
+json_t *djob_for(const struct proto *pr, const struct session *s, json_t *o);
 
 /* Removes j from the recovery backlog; true if it was there. */
 bool djob_backlog_take(struct detached *d, struct job *j);

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/job.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
@@ -185,6 +186,8 @@ static struct job *djob_recover_row(struct proto *pr, struct store_rec *row)
 	if (!j)
 		return NULL;
 	j->loop_ctx = pr;
+	/* Its owner takes turns with the others, as before the restart. */
+	j->user = row->owner ? auth_job_user(pr, row->owner) : NULL;
 	j->queued_wall_ms = row->created_ms;
 	j->prior_attempts = row->attempts;
 	memcpy(j->job_id, row->id, sizeof(j->job_id));
@@ -216,7 +219,8 @@ static int djob_recover(struct proto *pr)
 			ended++;
 			continue;
 		}
-		x = djob_add(d, rows[i].id, rows[i].plugin, rows[i].created_ms);
+		x = djob_add(d, rows[i].id, rows[i].plugin, rows[i].created_ms,
+		             rows[i].owner);
 		if (!x) {
 			job_free(j);
 			rc = -ENOMEM;

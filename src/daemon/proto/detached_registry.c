@@ -52,8 +52,25 @@ struct djob *djob_live(struct detached *d, const char *id)
 	return x && !x->finishing ? x : NULL;
 }
 
+bool djob_allowed(struct proto *pr, struct session *s, bool has_id, int64_t id,
+                  const char *job, const char *owner)
+{
+	if (auth_may_see(pr, s, owner && *owner ? owner : NULL))
+		return true;
+	session_send_error(s, has_id, id, JOBD_E_FORBIDDEN,
+	                   "job \"%s\" belongs to another user", job);
+	return false;
+}
+
+json_t *djob_for(const struct proto *pr, const struct session *s, json_t *o)
+{
+	if (o && !(pr->auth.users && auth_is_admin(pr, s)))
+		json_object_del(o, "user");
+	return o;
+}
+
 struct djob *djob_add(struct detached *d, const char *id, const char *plugin,
-                      int64_t created_ms)
+                      int64_t created_ms, const char *owner)
 {
 	struct djob *x = calloc(1, sizeof(*x));
 	unsigned h;
@@ -62,6 +79,7 @@ struct djob *djob_add(struct detached *d, const char *id, const char *plugin,
 		return NULL;
 	snprintf(x->id, sizeof(x->id), "%s", id);
 	snprintf(x->plugin, sizeof(x->plugin), "%s", plugin);
+	snprintf(x->owner, sizeof(x->owner), "%s", owner ? owner : "");
 	x->created_ms = created_ms;
 	h = djob_id_hash(id);
 	x->hnext = d->buckets[h];

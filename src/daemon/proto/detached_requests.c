@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/job.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
@@ -35,6 +36,10 @@ static struct store_req *djob_insert_req(struct proto *pr, struct job *j,
 		return NULL;
 	snprintf(r->rec.id, sizeof(r->rec.id), "%s", id);
 	r->rec.plugin = strdup(plugin_name(j->plugin));
+	if (j->user && !(r->rec.owner = strdup(j->user->name))) {
+		store_req_free(r);
+		return NULL;
+	}
 	/* A copy, not a reference: for a detach of a running job a worker
 	 * holds the input now, and the job must stay its only owner (the
 	 * store thread and the loop release this copy whenever they like).
@@ -109,7 +114,8 @@ int detached_submit(struct proto *pr, struct job *j, uint64_t *retry_after_ms)
 	int rc;
 
 	djob_new_id(d, id);
-	x = djob_add(d, id, plugin_name(j->plugin), j->queued_wall_ms);
+	x = djob_add(d, id, plugin_name(j->plugin), j->queued_wall_ms,
+	             j->user ? j->user->name : NULL);
 	if (!x)
 		return -ENOMEM;
 	x->job = j;
@@ -138,7 +144,7 @@ void detached_detach(struct proto *pr, struct session *s, struct msg *m)
 		return; /* already on its way: `accepted` follows */
 	djob_new_id(pr->detached, id);
 	x = djob_add(pr->detached, id, plugin_name(j->plugin),
-	             j->queued_wall_ms);
+	             j->queued_wall_ms, j->user ? j->user->name : NULL);
 	rc = x ? djob_detach_job(pr, j, id, NULL, NULL) : -ENOMEM;
 	if (rc < 0) {
 		if (x)
@@ -191,8 +197,11 @@ static void djob_read(struct proto *pr, struct session *s, struct msg *m,
 		djob_ask_store(pr, s, m, m->job, purpose);
 		return;
 	}
+	if (!djob_allowed(pr, s, m->has_id, m->id, m->job, x->owner))
+		return;
 	djob_live_rec(x, &r);
-	session_send_msg(s, djob_status_msg(m->has_id, m->id, &r, x));
+	session_send_msg(
+	        s, djob_for(pr, s, djob_status_msg(m->has_id, m->id, &r, x)));
 }
 
 void detached_status(struct proto *pr, struct session *s, struct msg *m)
@@ -219,8 +228,10 @@ void detached_attach(struct proto *pr, struct session *s, struct msg *m)
 	}
 	if (djob_refuse_unknown(pr, s, m))
 		return;
-	session_wait_begin(s);
 	x = djob_find(pr->detached, m->job);
+	if (x && !djob_allowed(pr, s, true, m->id, m->job, x->owner))
+		return;
+	session_wait_begin(s);
 	if (!x || x->finishing) {
 		/* Finished (or finishing: the store answers after the
 		 * final write, which is queued first). */
@@ -277,6 +288,14 @@ void detached_jobs(struct proto *pr, struct session *s, struct msg *m)
 		                   "out of memory");
 		return;
 	}
+	/* Each user lists their own jobs; admins every job. */
+	if (!auth_is_admin(pr, s) &&
+	    !(r->rec.owner = strdup(auth_owner(s) ? auth_owner(s) : ""))) {
+		store_req_free(r);
+		session_send_error(s, m->has_id, m->id, JOBD_E_INTERNAL,
+		                   "out of memory");
+		return;
+	}
 	r->list_state = state;
 	r->list_limit =
 	        lim ? (unsigned)json_integer_value(lim) : JOBS_DEFAULT_LIMIT;
@@ -320,17 +339,20 @@ void detached_cancel(struct proto *pr, struct session *s, struct msg *m)
 		               P_CANCEL); /* ended, or unknown */
 		return;
 	}
+	if (!djob_allowed(pr, s, m->has_id, m->id, m->job, x->owner))
+		return;
 	djob_live_rec(x, &r);
 	if (djob_cancel(pr, x)) {
 		r.state = JOB_CANCELLED;
 		r.finished_ms = wall_ms();
 		r.code = (char *)msg_error_name(JOBD_E_CANCELLED);
 		r.message = (char *)"cancelled before it started";
-		session_send_msg(s,
-		                 djob_status_msg(m->has_id, m->id, &r, NULL));
+		session_send_msg(s, djob_for(pr, s,
+		                             djob_status_msg(m->has_id, m->id,
+		                                             &r, NULL)));
 		return;
 	}
-	o = djob_status_msg(m->has_id, m->id, &r, x);
+	o = djob_for(pr, s, djob_status_msg(m->has_id, m->id, &r, x));
 	if (o)
 		json_object_set_new(o, "cancel_requested", json_true());
 	session_send_msg(s, o);

@@ -45,6 +45,9 @@ json_t *djob_json(const struct store_rec *r, const struct djob *x)
 	              iso8601_json(r->finished_ms));
 	if (!o)
 		return NULL;
+	/* Users see only their own jobs; admins see whose each is. */
+	if (r->owner && *r->owner)
+		json_object_set_new(o, "user", json_string(r->owner));
 	if (r->code)
 		json_object_set_new(o, "error",
 		                    json_pack("{ss ss}", "code", r->code,
@@ -105,6 +108,7 @@ void djob_live_rec(const struct djob *x, struct store_rec *r)
 	memset(r, 0, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", x->id);
 	r->plugin = (char *)x->plugin; /* borrowed: never fini'd */
+	r->owner = x->owner[0] ? (char *)x->owner : NULL; /* borrowed */
 	r->created_ms = x->created_ms;
 	r->state = JOB_QUEUED;
 	if (j) {

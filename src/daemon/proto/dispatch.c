@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/job.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
@@ -34,13 +35,20 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		        (long long)m->version, PROTOCOL_VERSION);
 		return;
 	}
+	if (!auth_hello(pr, s, m))
+		return;
 	s->version = m->version < PROTOCOL_VERSION ? (int)m->version
 	                                           : PROTOCOL_VERSION;
+	/* Before authentication the small cap is what holds. */
 	reply = msg_hello_server("jobd " JOBD_VERSION,
-	                         pr->cfg->limits.max_frame_size);
+	                         auth_pending(pr, s)
+	                                 ? PROTOCOL_PREAUTH_MAX_FRAME
+	                                 : pr->cfg->limits.max_frame_size);
 	if (!reply)
 		return;
 	json_object_set_new(reply, "version", json_integer(s->version));
+	if (auth_owner(s))
+		json_object_set_new(reply, "user", json_string(auth_owner(s)));
 	if (m->has_id)
 		json_object_set_new(reply, "id", json_integer(m->id));
 	session_send_msg(s, reply);
@@ -113,6 +121,23 @@ static bool admit_input(struct proto *pr, struct session *s, struct msg *m,
 	return true;
 }
 
+/* A user's max_queued: calls of theirs waiting in any queue. */
+static bool admit_user(struct proto *pr, struct session *s, struct msg *m,
+                       struct plugin *p)
+{
+	struct job_user *u = s->user ? s->user->ju : NULL;
+	unsigned max = u ? atomic_load(&u->max_queued) : 0;
+	unsigned queued = u ? atomic_load(&u->queued) : 0;
+	char why[200];
+
+	if (!max || queued < max)
+		return true;
+	snprintf(why, sizeof(why), "you have %u calls waiting, your max_queued",
+	         queued);
+	send_busy(s, m->id, pool_retry_after_ms(p->pool), why);
+	return false;
+}
+
 static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 {
 	struct plugin *p;
@@ -126,6 +151,8 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		                   "jobd is shutting down; no new calls");
 		return;
 	}
+	if (!auth_may_call(pr, s, true, m->id, m->plugin))
+		return;
 	p = registry_find(pr->plugins, m->plugin);
 	if (!p) {
 		names = registry_names(pr->plugins);
@@ -142,7 +169,7 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		        (long long)m->id);
 		return;
 	}
-	if (!admit_input(pr, s, m, p))
+	if (!admit_user(pr, s, m, p) || !admit_input(pr, s, m, p))
 		return;
 	j = job_new(p, json_incref(m->input));
 	/* The job must hold the only reference: the message's root is freed
@@ -156,6 +183,7 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 	}
 	j->req_id = m->id;
 	j->owner = s;
+	j->user = s->user ? s->user->ju : NULL;
 	j->loop_ctx = pr;
 	j->input_bytes = m->size;
 	j->input_account = &pr->input_queued;
@@ -236,6 +264,10 @@ static void dispatch_cancel(struct proto *pr, struct session *s, struct msg *m)
 
 void dispatch_message(struct proto *pr, struct session *s, struct msg *m)
 {
+	json_t *o;
+
+	if (!auth_admit(pr, s, m))
+		return;
 	switch (m->type) {
 	case MSG_HELLO:
 		dispatch_hello(pr, s, m);
@@ -250,7 +282,11 @@ void dispatch_message(struct proto *pr, struct session *s, struct msg *m)
 		session_send_msg(s, msg_pong(m->has_id, m->id));
 		break;
 	case MSG_STATS:
-		session_send_msg(s, stats_build(pr, m->has_id, m->id));
+		o = stats_build(pr, m->has_id, m->id);
+		/* Who is waiting for what: for admins only. */
+		if (o && pr->auth.users && auth_is_admin(pr, s))
+			json_object_set_new(o, "users", auth_user_stats(pr));
+		session_send_msg(s, o);
 		break;
 	case MSG_DETACH:
 		detached_detach(pr, s, m);

@@ -32,8 +32,14 @@ void proto_init(struct proto *p, struct event_base *base, struct net *net,
 	cq_set_handler(done, CQ_PROGRESS, dispatch_progress_cb, p);
 }
 
+void proto_session_opened(struct proto *p, struct session *s)
+{
+	auth_session_opened(p, s);
+}
+
 void proto_fini(struct proto *p)
 {
+	auth_fini(p);
 	if (!p->done)
 		return;
 	cq_set_handler(p->done, CQ_JOB_DONE, NULL, NULL);

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/proto/auth.h"
+
 struct config;
 struct cq;
 struct detached;
@@ -33,6 +35,7 @@ struct proto {
 	struct cq *done;
 	const struct config *cfg;  /* in force; proto_apply_config swaps it */
 	struct detached *detached; /* detached jobs and the job store */
+	struct auth auth;          /* users, identities (auth.h) */
 
 	uint64_t started_ns;
 	uint64_t input_queued; /* request bytes of accepted calls */
@@ -49,6 +52,9 @@ void proto_init(struct proto *p, struct event_base *base, struct net *net,
                 struct registry *plugins, struct cq *done,
                 const struct config *cfg, const struct proto_hooks *hooks,
                 void *hooks_arg);
+
+/* A session is ready for messages (net_ops.opened). */
+void proto_session_opened(struct proto *p, struct session *s);
 
 /* Unregisters from the completion queue. After detached_fini. */
 void proto_fini(struct proto *p);

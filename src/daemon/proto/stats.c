@@ -78,6 +78,19 @@ static json_t *stats_plugin(struct plugin *p)
 	              "failed", (json_int_t)s.failed, "busy",
 	              (json_int_t)s.busy, "mean_service_ms", s.mean_service_ms,
 	              "description", p->desc->description);
+	/* Worker processes (docs/isolation.md): restarts and quarantine. */
+	if (o)
+		json_object_set_new(
+		        o, "isolation",
+		        json_string(s.process ? "process" : "thread"));
+	if (o && s.process) {
+		json_object_set_new(o, "restarts",
+		                    json_integer((json_int_t)s.restarts));
+		json_object_set_new(o, "crashes",
+		                    json_integer((json_int_t)s.crashes));
+		json_object_set_new(o, "quarantined_ms",
+		                    json_integer((json_int_t)s.quarantined_ms));
+	}
 	stats_metrics(p, o);
 	return o;
 }

@@ -21,17 +21,17 @@
 #define PG_COLS                                                                \
 	"id, plugin, input, timeout_ms, state, attempts, created_ms, "         \
 	"started_ms, finished_ms, code, message, output, provenance, host, "   \
-	"cancel_requested, progress, progress_message"
+	"cancel_requested, progress, progress_message, owner"
 #define PG_COLS_J                                                              \
 	"j.id, j.plugin, j.input, j.timeout_ms, j.state, j.attempts, "         \
 	"j.created_ms, j.started_ms, j.finished_ms, j.code, j.message, "       \
 	"j.output, j.provenance, j.host, j.cancel_requested, j.progress, "     \
-	"j.progress_message"
+	"j.progress_message, j.owner"
 /* The same without the big values, for lists. */
 #define PG_COLS_SHORT                                                          \
 	"id, plugin, NULL, timeout_ms, state, attempts, created_ms, "          \
 	"started_ms, finished_ms, code, message, NULL, NULL, host, "           \
-	"cancel_requested, progress, progress_message"
+	"cancel_requested, progress, progress_message, owner"
 #define PG_LEASE(p) "now() + " p "::bigint * interval '1 millisecond'"
 
 /* The backend: one connection, used by the store thread only (pg.c). */

@@ -48,16 +48,18 @@ static int pg_insert(struct pg_store *s, struct store_req *r)
 	pgp_i64(&p, (int64_t)s->lease_ms);
 	pgp_text(&p, j->retry_safe ? "t" : "f");
 	pgp_i64(&p, j->max_attempts ? j->max_attempts : 1);
+	pgp_text(&p, j->owner);
 	res = SQL(s, r,
 	          "INSERT INTO jobs(id, plugin, input, timeout_ms, state, "
 	          "attempts, created_ms, started_ms, size, submitted_by, host, "
-	          "lease_until, retry_safe, max_attempts) VALUES($1::text, "
+	          "lease_until, retry_safe, max_attempts, owner) "
+	          "VALUES($1::text, "
 	          "$2::text, $3::text, $4::bigint, $5::text, $6::integer, "
 	          "$7::bigint, $8::bigint, length($3::text), $9::text, "
 	          "CASE WHEN $5::text = 'running' THEN $9::text END, "
 	          "CASE WHEN $5::text = 'running' THEN " PG_LEASE(
 	                  "$10") " END, "
-	                         "$11::boolean, $12::integer)",
+	                         "$11::boolean, $12::integer, $13::text)",
 	          &p, &rc);
 	pgp_fini(&p);
 	PQclear(res);
@@ -198,11 +200,13 @@ static int pg_list(struct pg_store *s, struct store_req *r)
 	pgp_text(&p, r->list_plugin);
 	/* One more than asked, to tell whether the list was cut. */
 	pgp_i64(&p, (int64_t)limit + 1);
+	pgp_text(&p, r->rec.owner); /* NULL: everyone's */
 	res = SQL(s, r,
 	          "SELECT " PG_COLS_SHORT
 	          " FROM jobs WHERE ($1::text IS NULL OR "
 	          "state = $1::text) AND ($2::text IS NULL OR plugin = "
-	          "$2::text) ORDER BY created_ms DESC, id LIMIT $3::bigint",
+	          "$2::text) AND ($4::text IS NULL OR owner = $4::text) "
+	          "ORDER BY created_ms DESC, id LIMIT $3::bigint",
 	          &p, &rc);
 	if (!res)
 		return rc;

@@ -84,11 +84,15 @@ static const struct migration migrations[] = {
          "CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OF state,"
          " cancel_requested, progress, progress_message ON jobs"
          " FOR EACH ROW EXECUTE FUNCTION jobd_notify();"},
+        {3, "owners",
+         /* The user who submitted the job (docs/protocol.md §12); none
+          * for jobs from before users, which only admins see. */
+         "ALTER TABLE jobs ADD COLUMN owner text;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 const int pg_schema_version = SCHEMA_VERSION;
 
 static int exec_ok(PGconn *conn, const char *sql, char *err, size_t size)

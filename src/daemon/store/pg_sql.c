@@ -174,6 +174,7 @@ void pg_read_row(const PGresult *res, int i, struct store_rec *r)
 	if (r->has_progress)
 		r->fraction = strtod(PQgetvalue(res, i, 15), NULL);
 	r->progress_message = pg_dup_val(res, i, 16);
+	r->owner = pg_dup_val(res, i, 17);
 }
 
 /* Appends every row of res (COLS order) to r->rows, up to limit (0: no

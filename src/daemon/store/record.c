@@ -68,6 +68,7 @@ void store_rec_fini(struct store_rec *r)
 	if (!r)
 		return;
 	free(r->plugin);
+	free(r->owner);
 	free(r->code);
 	free(r->message);
 	json_decref(r->input);

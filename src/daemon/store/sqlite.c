@@ -20,7 +20,8 @@
 #include "daemon/util/clock.h"
 #include "daemon/util/log.h"
 
-#define SCHEMA_VERSION 1
+/* 2: jobs.owner, added to a version 1 database by ALTER TABLE. */
+#define SCHEMA_VERSION 2
 enum stmt_id {
 	ST_INSERT,
 	ST_START,
@@ -40,8 +41,9 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT_] = {
         [ST_INSERT] = "INSERT INTO jobs(id, plugin, input, timeout_ms, "
-                      "state, attempts, created_ms, started_ms, size) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, length(?3))",
+                      "state, attempts, created_ms, started_ms, size, "
+                      "owner) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                      "length(?3), ?9)",
         [ST_START] = "UPDATE jobs SET state = 'running', started_ms = ?2, "
                      "attempts = attempts + 1 "
                      "WHERE id = ?1 AND state = 'queued'",
@@ -56,18 +58,19 @@ static const char *const stmt_sql[ST_COUNT_] = {
                       "AND (?9 IS NULL OR attempts = ?9)",
         [ST_GET] = "SELECT id, plugin, input, timeout_ms, state, attempts, "
                    "created_ms, started_ms, finished_ms, code, message, "
-                   "output, provenance FROM jobs WHERE id = ?1",
+                   "output, provenance, owner FROM jobs WHERE id = ?1",
         [ST_LIST] = "SELECT id, plugin, NULL, timeout_ms, state, attempts, "
                     "created_ms, started_ms, finished_ms, code, message, "
-                    "NULL, NULL FROM jobs "
+                    "NULL, NULL, owner FROM jobs "
                     "WHERE (?1 IS NULL OR state = ?1) "
                     "AND (?2 IS NULL OR plugin = ?2) "
+                    "AND (?4 IS NULL OR owner = ?4) "
                     "ORDER BY created_ms DESC, id LIMIT ?3",
         [ST_REQUEUE] = "UPDATE jobs SET state = 'queued' "
                        "WHERE id = ?1 AND state = 'running'",
         [ST_UNFINISHED] = "SELECT id, plugin, input, timeout_ms, state, "
                           "attempts, created_ms, started_ms, finished_ms, "
-                          "code, message, NULL, NULL FROM jobs "
+                          "code, message, NULL, NULL, owner FROM jobs "
                           "WHERE state IN ('queued', 'running') "
                           "ORDER BY created_ms, id",
         [ST_EXPIRE] = "DELETE FROM jobs WHERE finished_ms IS NOT NULL "
@@ -113,6 +116,7 @@ static const char schema_sql[] =
         " output TEXT,"
         " provenance TEXT,"
         " size INTEGER NOT NULL DEFAULT 0,"
+        " owner TEXT,"
         " CHECK ((finished_ms IS NULL) = (state IN ('queued', 'running'))));"
         "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created_ms);"
         "CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs(finished_ms) "
@@ -211,6 +215,7 @@ static void read_row(sqlite3_stmt *st, struct store_rec *r)
 	r->message = dup_col(st, 10);
 	r->output = json_col(st, 11);
 	r->provenance = json_col(st, 12);
+	r->owner = dup_col(st, 13);
 }
 
 static int exec_sql(struct sqlite_store *s, const char *sql, char *err,
@@ -223,6 +228,31 @@ static int exec_sql(struct sqlite_store *s, const char *sql, char *err,
 	snprintf(err, size, "%s", msg ? msg : sqlite3_errmsg(s->db));
 	sqlite3_free(msg);
 	return -EIO;
+}
+
+/* A database made before jobs had owners (schema 1) gains the column;
+ * its jobs have none, which only admins see (docs/security.md). In the
+ * opening transaction, so it happens once or not at all. */
+static int add_owner_column(struct sqlite_store *s, char *err, size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	bool have = false;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(jobs)", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		snprintf(err, size, "%s", sqlite3_errmsg(s->db));
+		return -EIO;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *col = (const char *)sqlite3_column_text(st, 1);
+
+		if (col && !strcmp(col, "owner"))
+			have = true;
+	}
+	sqlite3_finalize(st);
+	if (have)
+		return 0;
+	return exec_sql(s, "ALTER TABLE jobs ADD COLUMN owner TEXT", err, size);
 }
 
 static int fail_req(struct sqlite_store *s, struct store_req *r)
@@ -250,6 +280,7 @@ static int run_insert(struct sqlite_store *s, struct store_req *r)
 	sqlite3_bind_int(st, 6, (int)j->attempts);
 	sqlite3_bind_int64(st, 7, j->created_ms);
 	bind_opt_ms(st, 8, j->started_ms);
+	bind_opt_text(st, 9, j->owner);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_req(s, r);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -347,6 +378,7 @@ static int run_list(struct sqlite_store *s, struct store_req *r)
 		                  job_state_name((enum job_state)r->list_state),
 		                  -1, SQLITE_STATIC);
 	bind_opt_text(st, 2, r->list_plugin);
+	bind_opt_text(st, 4, r->rec.owner);
 	/* One more than asked, to tell whether the list was cut. */
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -600,7 +632,8 @@ static int store_open_db(struct sqlite_store *s, char **why)
 	 * a read-only file or a full disk shows here, not at the first job. */
 	if (exec_sql(s, "BEGIN IMMEDIATE", err, sizeof(err)) < 0 ||
 	    exec_sql(s, schema_sql, err, sizeof(err)) < 0 ||
-	    exec_sql(s, "PRAGMA user_version=1", err, sizeof(err)) < 0 ||
+	    add_owner_column(s, err, sizeof(err)) < 0 ||
+	    exec_sql(s, "PRAGMA user_version=2", err, sizeof(err)) < 0 ||
 	    exec_sql(s,
 	             "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	             "('opened_ms', CAST(1000 * (julianday('now') - "

@@ -60,6 +60,10 @@ struct store_rec {
 	char *message;  /* its text */
 	json_t *output; /* done: the plugin's output */
 	json_t *provenance; /* when the plugin ran */
+	/* The user who submitted it (docs/protocol.md §12), or NULL on a
+	 * server without users. STORE_LIST: only this user's jobs, NULL for
+	 * all. */
+	char *owner;
 
 	/* A shared store (docs/cluster.md); the SQLite backend leaves these
 	 * empty on reads and ignores them on writes. */

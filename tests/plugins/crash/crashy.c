@@ -20,10 +20,15 @@
  *   "sleep"     waits "ms" milliseconds, polling cancelled() (cancelled)
  *   "talk"      logs a line, reports progress 0.5, answers its job id
  *   "big"       answers a string of "n" bytes
+ *   "segv_once" writes through a NULL pointer unless the file "path"
+ *               exists, creating it first: the second run succeeds
  * Options {"init": "segv" | "fail"} crash or fail in init;
  * {"worker_init": "fail"} fails worker_init; {"ticker": true} starts a
  * thread in init that logs "tick N" every 20 ms, jobs or not.
+ * With CRASHY_RETRY_SAFE=1 in the environment the descriptor says
+ * JOBD_PLUGIN_RETRY_SAFE (a crashed detached job may run again).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -161,6 +166,18 @@ static int crashy_process(void *s, void *w, struct jobd_job *job,
 		crash_segv();
 	if (!strcmp(what, "abort"))
 		abort();
+	if (!strcmp(what, "segv_once")) {
+		const char *path =
+		        json_string_value(json_object_get(input, "path"));
+		int fd = path ? open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)
+		              : -1;
+
+		if (fd >= 0) {
+			close(fd);
+			crash_segv();
+		}
+		what = "echo";
+	}
 	if (!strcmp(what, "exit3"))
 		exit(3);
 	if (!strcmp(what, "stack")) {
@@ -255,7 +272,7 @@ static int crashy_process(void *s, void *w, struct jobd_job *job,
 	return JOBD_OK;
 }
 
-static const struct jobd_plugin crashy = {
+static struct jobd_plugin crashy = {
         .abi_major = JOBD_PLUGIN_ABI_MAJOR,
         .abi_minor = JOBD_PLUGIN_ABI_MINOR,
         .size = sizeof(struct jobd_plugin),
@@ -268,4 +285,12 @@ static const struct jobd_plugin crashy = {
         .process = crashy_process,
 };
 
-JOBD_PLUGIN_DEFINE(crashy)
+JOBD_EXTERN_C JOBD_EXPORT const struct jobd_plugin *jobd_plugin_entry(void);
+const struct jobd_plugin *jobd_plugin_entry(void)
+{
+	const char *safe = getenv("CRASHY_RETRY_SAFE");
+
+	if (safe && !strcmp(safe, "1"))
+		crashy.flags |= JOBD_PLUGIN_RETRY_SAFE;
+	return &crashy;
+}
