@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Python plugins and the real jobd: a NAME.py in a plugin directory is
- * found and named after its file. Until the daemon runs plugins in worker
- * processes (docs/python-plugins.md, "Status") it is logged as not served,
- * with the reason, and every other plugin is served as before. The Python
- * host itself is tested through jobd-worker (tests/worker/python/).
+ * found and named after its file; isolation: thread in its section is a
+ * config error. Until the process pool opens a .py (docs/python-plugins.md,
+ * "Status") it is logged as not served, with the reason, and every other
+ * plugin is served as before. The Python host itself is tested through
+ * jobd-worker (tests/worker/python/).
  */
 #include <check.h>
 #include <signal.h>
@@ -69,8 +70,8 @@ START_TEST(test_python_file_found_and_refused_with_reason)
 	ck_assert_ptr_nonnull(log);
 	snprintf(want, sizeof(want),
 	         "plugin %s/double.py (double): a Python plugin runs only in "
-	         "worker processes (isolation: process), and this jobd cannot "
-	         "start them yet; plugins.double is not served; skipped",
+	         "worker processes, and the process pool cannot open a .py "
+	         "yet; plugins.double is not served; skipped",
 	         dir);
 	ck_assert_msg(strstr(log, want), "no line \"%s\" in:\n%s", want, log);
 	snprintf(want, sizeof(want),
@@ -88,6 +89,35 @@ START_TEST(test_python_file_found_and_refused_with_reason)
 }
 END_TEST
 
+START_TEST(test_python_with_isolation_thread_is_a_config_error)
+{
+	char dir[] = "/tmp/jobd-pyplugins-XXXXXX", want[600];
+	struct harness_opts o = {0};
+	struct jobd_proc p;
+	char *log;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	write_file(dir, "double.py",
+	           "def process(input, job):\n    return 2 * input\n");
+	o.plugin_dirs[0] = getenv("JOBD_PLUGIN_DIR");
+	o.plugin_dirs[1] = dir;
+	o.yaml = "plugins:\n  double:\n    isolation: thread\n";
+	ck_assert_int_eq(harness_start(&p, &o), 0);
+	log = harness_log(&p);
+	ck_assert_ptr_nonnull(log);
+	snprintf(want, sizeof(want),
+	         "plugin %s/double.py (double): plugins.double.isolation: "
+	         "thread: a Python plugin runs only in worker processes "
+	         "(isolation: process); skipped",
+	         dir);
+	ck_assert_msg(strstr(log, want), "no line \"%s\" in:\n%s", want, log);
+	free(log);
+	ck_assert_int_eq(harness_stop(&p, SIGTERM, 20000), 0);
+	remove_file(dir, "double.py");
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pyplugins");
@@ -96,6 +126,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_python_file_found_and_refused_with_reason);
+	tcase_add_test(tc, test_python_with_isolation_thread_is_a_config_error);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

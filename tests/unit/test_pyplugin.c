@@ -59,10 +59,16 @@ START_TEST(test_refusal)
 	config_plugin_defaults(&defaults);
 	why = pyplugin_refusal("iris_forest", &defaults);
 	ck_assert_ptr_nonnull(why);
-	ck_assert_str_eq(why, "a Python plugin runs only in worker processes "
-	                      "(isolation: process), and this jobd cannot "
-	                      "start them yet; plugins.iris_forest is not "
-	                      "served");
+	ck_assert_str_eq(why, "a Python plugin runs only in worker processes, "
+	                      "and the process pool cannot open a .py yet; "
+	                      "plugins.iris_forest is not served");
+	free(why);
+	defaults.isolation = CONFIG_ISOLATION_THREAD;
+	why = pyplugin_refusal("iris_forest", &defaults);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_str_eq(why, "plugins.iris_forest.isolation: thread: a Python "
+	                      "plugin runs only in worker processes "
+	                      "(isolation: process)");
 	free(why);
 }
 END_TEST

@@ -41,15 +41,24 @@ char *pyplugin_refusal(const char *name, const struct config_plugin *section)
 {
 	char *why;
 
-	(void)section; /* its isolation, once config has the key */
-	/* NOTE: the rule to keep once the process pool is in: a section
-	 * with isolation: thread is a config error, "plugins.NAME.isolation:
-	 * thread: a Python plugin runs only in worker processes"; else the
-	 * plugin starts in a process pool whose init carries its path. */
+	/* The section's own word only: a top-level isolation: thread is the
+	 * default for .so plugins, and a Python plugin overrides it. */
+	if (section->isolation == CONFIG_ISOLATION_THREAD) {
+		if (asprintf(&why,
+		             "plugins.%s.isolation: thread: a Python plugin "
+		             "runs only in worker processes (isolation: "
+		             "process)",
+		             name) < 0)
+			why = NULL;
+		return why;
+	}
+	/* NOTE: what remains (docs/python-plugins.md, "Status"): open the
+	 * .py as a plugin without dlopen and start it in a process pool
+	 * whose init carries its path; then this returns NULL. */
 	if (asprintf(&why,
-	             "a Python plugin runs only in worker processes "
-	             "(isolation: process), and this jobd cannot start them "
-	             "yet; plugins.%s is not served",
+	             "a Python plugin runs only in worker processes, and the "
+	             "process pool cannot open a .py yet; plugins.%s is not "
+	             "served",
 	             name) < 0)
 		why = NULL;
 	return why;

@@ -24,10 +24,10 @@ int pyplugin_name(const char *path, char *name, size_t size);
 /*
  * Why the Python plugin name cannot be served with section (its config
  * section or the defaults): a malloc'd reason for the log, or NULL when
- * it can (or when out of memory: the caller says so). A Python plugin runs only
- * in worker processes: `isolation: thread` is refused, and so is every Python
- * plugin while the daemon has no process pool (docs/python-plugins.md,
- * "Status").
+ * it can (or when out of memory: the caller says so). A Python plugin
+ * runs only in worker processes: `isolation: thread` in its section is a
+ * config error; and every Python plugin is refused until the process pool
+ * opens a .py (docs/python-plugins.md, "Status").
  */
 char *pyplugin_refusal(const char *name, const struct config_plugin *section);
 
