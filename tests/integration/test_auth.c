@@ -560,6 +560,8 @@ START_TEST(test_open_refused)
 	                          "allow_unauthenticated: true\n",
 	                          "--check-config", out, sizeof(out)),
 	                 0);
+	/* --check-config reads the users file as a start would. */
+	free(user_cmd("add alice --plugins echo"));
 	snprintf(yaml, sizeof(yaml),
 	         "listen: [\"0.0.0.0:7\"]\nauth: {users_file: %s}\n",
 	         users_path);
