@@ -235,6 +235,7 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 	}
 	section = section_for(cfg, plugin_name(p), &defaults);
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 	/* A section that does not say takes the top-level isolation. */
 	eff = *section;
 	if (eff.isolation == CONFIG_ISOLATION_UNSET)
@@ -243,6 +244,20 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 		log_error("plugin %s (%s): %s; skipped", path, plugin_name(p),
 		          why);
 		goto fail;
+	}
+	if (section->cache_max_bytes) {
+		char dir[4096];
+
+		snprintf(dir, sizeof(dir), "%s/cache/%s", cfg->state_dir,
+		         plugin_name(p));
+		if (plugin_set_cache(p, dir, section->cache_max_bytes, &why) <
+		    0) {
+			/* Running uncached is safe; only slower. */
+			log_warning("plugin %s: %s; running without a cache",
+			            plugin_name(p), why);
+			free(why);
+			why = NULL;
+		}
 	}
 	log_info("plugin %s %s loaded from %s (%u %s)", plugin_name(p),
 	         p->desc->version ? p->desc->version : "", path,
@@ -381,6 +396,7 @@ static void keep_running(struct plugin *p, const struct config *cfg)
 
 	plugin_reconfigure(p, section_for(cfg, plugin_name(p), &defaults));
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 }
 
 static struct plugin *find_path(const struct registry *reg, const char *path)
