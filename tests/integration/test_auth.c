@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,6 +560,8 @@ START_TEST(test_open_refused)
 	                          "allow_unauthenticated: true\n",
 	                          "--check-config", out, sizeof(out)),
 	                 0);
+	/* --check-config reads the users file as a start would. */
+	free(user_cmd("add alice --plugins echo"));
 	snprintf(yaml, sizeof(yaml),
 	         "listen: [\"0.0.0.0:7\"]\nauth: {users_file: %s}\n",
 	         users_path);
@@ -821,6 +824,196 @@ START_TEST(test_tls)
 }
 END_TEST
 
+/* ---- secrets others may read or write (docs/security.md) ----------------
+ */
+
+/* Who owns the files the test makes, as messages name them. */
+static const char *me(void)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+
+	ck_assert_ptr_nonnull(pw);
+	return pw->pw_name;
+}
+
+/* Runs jobd -c CFG ARGS (bounded by timeout(1): a start that is not
+ * refused would serve on); exit status, output in out. */
+static int run_cfg(const char *yaml, const char *args, char *out, size_t size)
+{
+	char path[256], cmd[700];
+	FILE *f;
+	size_t n;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/secrets.yaml", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fchmod(fileno(f), 0600), 0);
+	fprintf(f, "plugin_dirs: []\nstate_dir: %s/state\n%s", dir, yaml);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "timeout 20 %s -c %s %s 2>&1",
+	         getenv("JOBD_BIN"), path, args);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Both a start and --check-config refuse yaml, saying want. */
+static void refused(const char *yaml, const char *want)
+{
+	char out[4096];
+
+	ck_assert_int_eq(run_cfg(yaml, "", out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, want), "start: \"%s\" lacks \"%s\"", out,
+	              want);
+	ck_assert_int_eq(run_cfg(yaml, "--check-config", out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, want), "check: \"%s\" lacks \"%s\"", out,
+	              want);
+}
+
+START_TEST(test_users_file_modes)
+{
+	char yaml[512], want[1024], out[4096];
+
+	free(user_cmd("add alice --plugins echo"));
+	snprintf(yaml, sizeof(yaml),
+	         "listen: [\"127.0.0.1:%u\"]\nauth: {users_file: %s}\n",
+	         free_port(), users_path);
+	ck_assert_int_eq(run_cfg(yaml, "--check-config", out, sizeof(out)), 0);
+
+	ck_assert_int_eq(chmod(users_path, 0644), 0);
+	snprintf(want, sizeof(want),
+	         "auth.users_file: %s: refused: %s holds secrets but is "
+	         "readable by others (owner %s, mode 0644); run: chmod o-rwx "
+	         "%s",
+	         users_path, users_path, me(), users_path);
+	refused(yaml, want);
+
+	ck_assert_int_eq(chmod(users_path, 0660), 0);
+	snprintf(want, sizeof(want),
+	         "auth.users_file: %s: refused: file %s (owner %s, mode 0660) "
+	         "is writable by its group; run: chmod go-w %s",
+	         users_path, users_path, me(), users_path);
+	refused(yaml, want);
+
+	ck_assert_int_eq(chmod(users_path, 0666), 0);
+	snprintf(want, sizeof(want),
+	         "auth.users_file: %s: refused: file %s (owner %s, mode 0666) "
+	         "is writable by others; run: chmod go-w %s",
+	         users_path, users_path, me(), users_path);
+	refused(yaml, want);
+}
+END_TEST
+
+START_TEST(test_tls_key_mode)
+{
+	char cmd[512], yaml[1024], want[1024], out[4096];
+	const char *key = cert("server.key");
+	unsigned port = free_port();
+
+	snprintf(cmd, sizeof(cmd), "%s %s/certs", getenv("JOBD_TLS_CERTS"),
+	         dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(yaml, sizeof(yaml),
+	         "listen:\n  - {address: \"127.0.0.1:%u\", tls: {cert: %s, "
+	         "key: %s}}\n",
+	         port, cert("server.pem"), key);
+	ck_assert_int_eq(run_cfg(yaml, "--check-config", out, sizeof(out)), 0);
+	ck_assert_int_eq(chmod(key, 0644), 0);
+	snprintf(want, sizeof(want),
+	         "listen 127.0.0.1:%u: tls.key: %s: refused: %s holds secrets "
+	         "but is readable by others (owner %s, mode 0644); run: chmod "
+	         "o-rwx %s",
+	         port, key, key, me(), key);
+	refused(yaml, want);
+}
+END_TEST
+
+/* At SIGHUP a users file or key gone bad is refused; what runs stays. */
+START_TEST(test_secrets_bad_at_reload)
+{
+	struct jobd_proc p;
+	char cmd[512], extra[600], want[1024], buf[256], *log;
+	char *alice = user_cmd("add alice --plugins echo");
+	uint16_t tls = free_port();
+	struct jobd_client *c, *c2;
+	int fa;
+
+	snprintf(cmd, sizeof(cmd), "%s %s/certs", getenv("JOBD_TLS_CERTS"),
+	         dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(extra, sizeof(extra),
+	         "  - {address: \"127.0.0.1:%u\", tls: {cert: %s, key: %s}}",
+	         tls, cert("server.pem"), cert("server.key"));
+	start(&p, NULL, extra);
+	fa = login(&p, alice, "alice");
+	c = client_to("tls://localhost", tls);
+	jobd_client_set_ca_file(c, cert("ca.pem"));
+	jobd_client_set_token(c, alice);
+	ck_assert_msg(jobd_client_connect(c, 10000) == JOBD_CLIENT_OK, "%s",
+	              jobd_client_errmsg(c));
+	call_echo(c);
+
+	/* The users file, writable by others: refused, alice stays. */
+	ck_assert_int_eq(chmod(users_path, 0666), 0);
+	ck_assert_int_eq(kill(p.pid, SIGHUP), 0);
+	ck_assert_int_eq(
+	        harness_wait_notify(&p, "READY=1", 10000, buf, sizeof(buf)), 0);
+	log = harness_log(&p);
+	snprintf(want, sizeof(want),
+	         "auth.users_file: %s: refused: file %s (owner %s, mode 0666) "
+	         "is writable by others; run: chmod go-w %s",
+	         users_path, users_path, me(), users_path);
+	ck_assert_msg(strstr(log, want), "%s", log);
+	ck_assert_ptr_nonnull(
+	        strstr(log, "reload: keeping the running config and users"));
+	free(log);
+	{
+		json_t *m = harness_call(fa, 2, "echo", "{}", 10000);
+
+		ck_assert_str_eq(str(m, "type"), "result");
+		json_decref(m);
+	}
+	close(login(&p, alice, "alice")); /* the running users */
+	call_echo(c);
+
+	/* The key, readable by others: the old certificate stays. */
+	ck_assert_int_eq(chmod(users_path, 0600), 0);
+	ck_assert_int_eq(chmod(cert("server.key"), 0644), 0);
+	ck_assert_int_eq(kill(p.pid, SIGHUP), 0);
+	ck_assert_int_eq(
+	        harness_wait_notify(&p, "READY=1", 10000, buf, sizeof(buf)), 0);
+	log = harness_log(&p);
+	snprintf(want, sizeof(want),
+	         "listen 127.0.0.1:%u: tls.key: %s: refused: %s holds secrets "
+	         "but is readable by others (owner %s, mode 0644); run: chmod "
+	         "o-rwx %s",
+	         tls, cert("server.key"), cert("server.key"), me(),
+	         cert("server.key"));
+	ck_assert_msg(strstr(log, want), "%s", log);
+	snprintf(want, sizeof(want),
+	         "listen 127.0.0.1:%u: keeping the certificate loaded before",
+	         tls);
+	ck_assert_msg(strstr(log, want), "%s", log);
+	free(log);
+	call_echo(c);
+	c2 = client_to("tls://localhost", tls);
+	jobd_client_set_ca_file(c2, cert("ca.pem"));
+	jobd_client_set_token(c2, alice);
+	ck_assert_msg(jobd_client_connect(c2, 10000) == JOBD_CLIENT_OK, "%s",
+	              jobd_client_errmsg(c2));
+	call_echo(c2);
+	jobd_client_free(c2);
+	jobd_client_free(c);
+	close(fa);
+	harness_stop(&p, 0, 10000);
+	free(alice);
+}
+END_TEST
+
 /* ---- fair share and caps --------------------------------------------------
  */
 
@@ -949,6 +1142,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_open_refused);
 	tcase_add_test(tc, test_activated_open_refused);
 	tcase_add_test(tc, test_tls);
+	tcase_add_test(tc, test_users_file_modes);
+	tcase_add_test(tc, test_tls_key_mode);
+	tcase_add_test(tc, test_secrets_bad_at_reload);
 	tcase_add_test(tc, test_fair_share);
 	tcase_add_test(tc, test_caps);
 	suite_add_tcase(s, tc);

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "auth/usercmd.h"
+#include "auth/users.h"
 #include "daemon/config/config.h"
 #include "daemon/core/jobd.h"
 #include "daemon/exec/registry.h"
+#include "daemon/net/tls.h"
 #include "daemon/util/log.h"
 #include "jobd-build.h"
 
@@ -81,6 +83,38 @@ static int user_command(int argc, char **argv, const char *path)
 	config_free(cfg);
 	free(args);
 	return rc;
+}
+
+/* --check-config: the users file and the TLS files, read through the
+ * same trusted-file step and with the same messages as a start. Returns
+ * how many were refused. */
+static unsigned check_secrets(const struct config *cfg)
+{
+	struct users *users = NULL;
+	char *error = NULL;
+	unsigned bad = 0;
+	SSL_CTX *ctx;
+	size_t i;
+
+	if (cfg->users_file) {
+		if (users_load(cfg->users_file, &users, &error) < 0) {
+			log_error("auth.users_file: %s",
+			          error ? error : "cannot be read");
+			bad++;
+		}
+		free(error);
+		users_free(users);
+	}
+	for (i = 0; cfg->listen_opts && i < cfg->n_listen; i++) {
+		if (!cfg->listen_opts[i].tls)
+			continue;
+		if (tls_ctx_new(cfg->listen_opts[i].tls, cfg->listen[i], &ctx) <
+		    0)
+			bad++;
+		else
+			SSL_CTX_free(ctx);
+	}
+	return bad;
 }
 
 int main(int argc, char **argv)
@@ -160,8 +194,16 @@ int main(int argc, char **argv)
 		/* The plugin files too, through the same trust step and with
 		 * the same messages as a start; nothing is loaded. */
 		unsigned refused = registry_check(cfg);
+		unsigned secrets = check_secrets(cfg);
 
 		config_free(cfg);
+		if (secrets)
+			fprintf(stderr,
+			        "jobd: %s: %u users or TLS file%s refused "
+			        "(above)\n",
+			        path, secrets, secrets == 1 ? "" : "s");
+		if (secrets && !refused)
+			return 1;
 		if (refused) {
 			fprintf(stderr,
 			        "jobd: %s: %u plugin file%s or director%s "
