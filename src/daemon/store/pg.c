@@ -213,8 +213,14 @@ static int batch_once(struct pg_store *s, struct store_req *list)
 		r->rc = pg_exec_one(s, r);
 		if (r->rc == -EPIPE)
 			return -EPIPE;
-		if (r->rc < 0 && pg_cmd(s, "ROLLBACK TO SAVEPOINT req", err,
-		                        sizeof(err)) == -EPIPE)
+		/* The transaction's state, not rc, says whether to roll
+		 * back: a rerun's INSERT takes its own duplicate as success
+		 * (rc 0), yet the failed statement aborted the savepoint,
+		 * and every later request of the batch would fail. */
+		if ((r->rc < 0 ||
+		     PQtransactionStatus(s->conn) == PQTRANS_INERROR) &&
+		    pg_cmd(s, "ROLLBACK TO SAVEPOINT req", err, sizeof(err)) ==
+		            -EPIPE)
 			return -EPIPE;
 		if (pg_cmd(s, "RELEASE SAVEPOINT req", err, sizeof(err)) ==
 		    -EPIPE)
