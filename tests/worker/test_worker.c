@@ -379,8 +379,13 @@ static void start_refused(const char *plugin, const char *options,
 
 START_TEST(refusals)
 {
+	char abi[64];
+
+	/* The worker speaks the ABI of the header it was built with. */
+	snprintf(abi, sizeof(abi), "ABI 99.0, but this jobd speaks %d.%d",
+	         JOBD_PLUGIN_ABI_MAJOR, JOBD_PLUGIN_ABI_MINOR);
 	start_refused(wk_plugin("JOBD_BAD_PLUGIN_DIR", "wrongabi"), NULL,
-	              "load", "ABI 99.0, but this jobd speaks 1.0");
+	              "load", abi);
 	start_refused(wk_plugin("JOBD_BAD_PLUGIN_DIR", "noentry"), NULL, "load",
 	              "no jobd_plugin_entry symbol");
 	start_refused(wk_plugin("JOBD_BAD_PLUGIN_DIR", "undefsym"), NULL,
