@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 # What building and running jobd needs.
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libevent-dev libjansson-dev libyaml-dev libsystemd-dev check libsqlite3-dev \
-libssl-dev libpq-dev clang-format"
+libssl-dev libpq-dev clang-format python3-dev"
 # What the whole test suite needs besides: sanitizers and valgrind, the
 # Python client's and the plugins' references, the Debian packages and their
 # container, a real PostgreSQL and HAProxy, a real browser, Prometheus'

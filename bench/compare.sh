@@ -13,7 +13,8 @@
 # REDIS_PORT, GEARMAN_PORT); everything started here is stopped here, by
 # pid. Env: DURATION (measured seconds per run, 3), REPS (rounds; each
 # figure is the median over rounds, 5), WORKERS (echo workers, nproc - 1),
-# IDLE (idle connections, 10000), JOBD_BIN (another jobd binary to run,
+# IDLE (idle connections, 10000), ARRAY_MB (the array echo's size, 8),
+# JSON_ROUNDS (rounds of the 1M-number JSON echo, 3), JOBD_BIN (another jobd binary to run,
 # e.g. an older build), JOBD_BIN_B (a second jobd, on JOBD_PORT_B, measured
 # in the same rounds as the first for an A/B table: closed and open loop),
 # KEEP=1 keeps the temp dir. A third jobd on JOBD_PORT_P runs every plugin
@@ -85,6 +86,7 @@ http:
   listen: ["127.0.0.1:$JOBD_HTTP_PORT"]
 limits:
   max_connections: $((IDLE + 1000))
+  max_frame_size: 64MiB
 plugins:
   echo:
     workers: $WORKERS
@@ -321,4 +323,40 @@ if [ "$PROCESS" = 1 ]; then
 	# daemon's stats (they time the round trip to the worker).
 	printf '%-44s %8.2f%% %8s\n' "wall overhead (latency - 10 ms) / 10 ms" \
 		"$(awk -v x="$(val "$out" mean_us)" 'BEGIN {print (x / 1000 - 10) / 10 * 100}')" "-"
+fi
+echo
+
+# --- large data: an f64 array, and the same numbers as JSON ------------------------
+
+ARRAY_MB=${ARRAY_MB:-8}
+JSON_ROUNDS=${JSON_ROUNDS:-3}
+AE=$BUILD/bench/array-echo
+if [ -x "$AE" ]; then
+	out=$("$AE" jobd "$JOBD_PORT" "$ARRAY_MB" 20 | tail -1) || true
+	echo "${ARRAY_MB} MB f64 array, client to result, 20 rounds after 2 warm-ups"
+	printf '%-44s %9.1f\n' "jobd echo (protocol v2 arrays) median ms" "$(val "$out" median_ms)"
+	jms=$(val "$out" median_ms)
+	if [ $have_redis = 1 ]; then
+		out=$("$AE" redis "$REDIS_PORT" "$ARRAY_MB" 20 | tail -1) || true
+		printf '%-44s %9.1f\n' "redis SET + GET of the same bytes median ms" "$(val "$out" median_ms)"
+		printf '%-44s %9s %8s\n' "jobd / redis" "$(ratio "$jms" "$(val "$out" median_ms)")" "<= 2"
+	fi
+fi
+# The JSON path for the same kind of data: 1M numbers, ~20 MB of text,
+# through jobctl (run with JOBD_BIN set to an older build for "before").
+if command -v python3 >/dev/null; then
+	python3 -c 'import random; random.seed(1); print("{\"x\":[" + ",".join(repr(random.gauss(0, 1)) for _ in range(1000000)) + "]}")' >"$TMP/big.json"
+	t=() c=()
+	for i in $(seq "$JSON_ROUNDS"); do
+		c0=$(awk '{print $14 + $15}' "/proc/$JOBD_PID/stat")
+		s0=$(date +%s.%N)
+		"$BUILD/src/jobctl/jobctl" -s "127.0.0.1:$JOBD_PORT" --compact call echo "@$TMP/big.json" >/dev/null
+		s1=$(date +%s.%N)
+		c1=$(awk '{print $14 + $15}' "/proc/$JOBD_PID/stat")
+		t+=("$(awk -v a="$s0" -v b="$s1" 'BEGIN {print (b - a) * 1000}')")
+		c+=("$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) ))")
+	done
+	echo "jobctl call echo @big.json (1M numbers, $(stat -c %s "$TMP/big.json") bytes), $JSON_ROUNDS rounds"
+	printf '%-44s %9.0f\n' "wall ms, median" "$(median "${t[@]}")"
+	printf '%-44s %9.0f\n' "jobd CPU ms per call, median" "$(median "${c[@]}")"
 fi

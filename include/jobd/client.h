@@ -59,6 +59,16 @@
  * that handle. Answers taken with jobd_client_receive() carry their own
  * status and message.
  *
+ * Binary arrays (protocol version 2, docs/protocol.md §12): the *_arrays
+ * functions send named arrays of raw little-endian numbers beside a
+ * call's JSON, and answers carry the arrays a result came with. The
+ * client asks every server for version 2 in its hello; a server that
+ * answers 1 (older jobd) serves everything else as before, and a call
+ * with arrays is then refused locally with JOBD_CLIENT_E_UNSUPPORTED.
+ * Neither direction copies array bytes in user space more than once:
+ * sent arrays are written from the caller's memory, received ones point
+ * into the answer's own buffer.
+ *
  * JSON values are jansson's json_t (pkg-config jobd-client requires
  * jansson). Ownership is stated on every function: "borrowed" means the
  * caller keeps its reference, "new reference" means the caller must
@@ -72,6 +82,7 @@
 
 #include <jansson.h>
 
+#include <jobd/array.h>
 #include <jobd/error.h>
 
 #ifdef __cplusplus
@@ -116,6 +127,9 @@ enum jobd_client_status {
 	 * or a wrong one); errmsg names the servers. A new token, not a
 	 * retry, is what helps. */
 	JOBD_CLIENT_E_AUTH = 9,
+	/* Arrays were given but the server agreed on protocol version 1
+	 * only; nothing was sent. */
+	JOBD_CLIENT_E_UNSUPPORTED = 10,
 };
 
 /* The connection and everything it tracks. Opaque. */
@@ -365,6 +379,58 @@ JOBD_EXPORT size_t jobd_client_queued(const struct jobd_client *c);
  */
 JOBD_EXPORT int jobd_client_fd(const struct jobd_client *c);
 
+/* ---- Binary arrays (protocol version 2) -------------------------------- */
+
+/*
+ * The protocol version agreed with the server in the last hello: 2 when
+ * arrays can be sent and received, 1 for an older server, 0 when not
+ * connected. jobd_client_connect() first to learn it before sending.
+ */
+JOBD_EXPORT int jobd_client_protocol_version(const struct jobd_client *c);
+
+/*
+ * jobd_client_call with arrays: runs plugin on input (borrowed JSON; use
+ * an empty object when everything is in arrays) and arrays[0..n)
+ * (borrowed: names and bytes are read while the request is written, and
+ * again if it is sent to the next server after a lost connection; they
+ * must stay unchanged until this returns). On JOBD_CLIENT_OK, *answer is
+ * the RESULT answer, owned by the caller (jobd_client_answer_free()):
+ * jobd_client_answer_output() for the JSON, jobd_client_answer_array*()
+ * for the arrays. Returns as jobd_client_call, and also
+ * JOBD_CLIENT_E_UNSUPPORTED (the server speaks version 1; nothing sent)
+ * or JOBD_CLIENT_E_INVALID (an array breaks a rule of §12.2, or the
+ * arrays pass the server's max_array_bytes; errmsg says which). With
+ * n == 0 it is jobd_client_call returning the whole answer.
+ */
+JOBD_EXPORT int jobd_client_call_arrays(struct jobd_client *c,
+                                        const char *plugin, const json_t *input,
+                                        const struct jobd_array *arrays,
+                                        size_t n, int timeout_ms,
+                                        struct jobd_client_answer **answer);
+
+/* jobd_client_submit with arrays (borrowed until it returns: they are
+ * written before it does). Errors as jobd_client_call_arrays. */
+JOBD_EXPORT int
+jobd_client_submit_arrays(struct jobd_client *c, const char *plugin,
+                          const json_t *input, const struct jobd_array *arrays,
+                          size_t n, int timeout_ms, uint64_t *id);
+
+/*
+ * jobd_client_request that returns the whole answer, arrays included,
+ * and may send arrays: for a detached call ("call" with "detach": true
+ * in fields) and for "result" and "attach", whose result may carry the
+ * job's output arrays. On JOBD_CLIENT_OK *answer is a RESULT answer
+ * (owned by the caller) whose message is the reply. arrays may be NULL
+ * when n is 0. Errors as jobd_client_request and
+ * jobd_client_call_arrays.
+ */
+JOBD_EXPORT int jobd_client_request_arrays(struct jobd_client *c,
+                                           const char *type,
+                                           const json_t *fields,
+                                           const struct jobd_array *arrays,
+                                           size_t n, int timeout_ms,
+                                           struct jobd_client_answer **answer);
+
 /* ---- Answers ---------------------------------------------------------- */
 
 /*
@@ -402,6 +468,21 @@ jobd_client_answer_retry_after_ms(const struct jobd_client_answer *a);
 /* PROGRESS: the fraction in [0, 1]; -1 for other kinds. */
 JOBD_EXPORT double
 jobd_client_answer_fraction(const struct jobd_client_answer *a);
+/* RESULT and PROGRESS (version 2): how many arrays came with it. */
+JOBD_EXPORT size_t
+jobd_client_answer_array_count(const struct jobd_client_answer *a);
+/*
+ * Array i (0 <= i < count), or NULL. The struct, its name and its data
+ * are borrowed from the answer, valid until jobd_client_answer_free(a):
+ * the bytes were received straight into the answer's buffer and are not
+ * copied again. data is 64-byte aligned.
+ */
+JOBD_EXPORT const struct jobd_array *
+jobd_client_answer_array(const struct jobd_client_answer *a, size_t i);
+/* The array called name, or NULL; borrowed like jobd_client_answer_array. */
+JOBD_EXPORT const struct jobd_array *
+jobd_client_answer_array_by_name(const struct jobd_client_answer *a,
+                                 const char *name);
 
 #ifdef __cplusplus
 }

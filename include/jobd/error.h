@@ -35,7 +35,7 @@ enum jobd_error {
 	JOBD_E_IDLE_TIMEOUT =
 	        17,              /* connection idle or frame too slow; closes */
 	JOBD_E_INTERRUPTED = 18, /* job was running when jobd stopped */
-	/* Who may do what (docs/protocol.md §12, docs/security.md): */
+	/* Who may do what (docs/protocol.md §13, docs/security.md): */
 	JOBD_E_UNAUTHORIZED = 19, /* no token, or a wrong one; only hello and
 	                             ping are served until one is right */
 	JOBD_E_FORBIDDEN = 20,    /* this user may not call that plugin or

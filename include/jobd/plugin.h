@@ -31,7 +31,9 @@
  * Compatibility: abi_major must equal the daemon's; abi_minor may grow. New
  * fields are only appended to struct jobd_plugin and struct jobd_host, and
  * each struct records its own size so that either side can tell which
- * fields the other knows.
+ * fields the other knows. ABI 1.1 appended the array services to struct
+ * jobd_host (test them with JOBD_HOST_HAS) and the JOBD_PLUGIN_ARRAYS flag;
+ * a plugin built for 1.0 loads and runs unchanged.
  */
 #ifndef JOBD_PLUGIN_H
 #define JOBD_PLUGIN_H
@@ -41,6 +43,7 @@
 
 #include <jansson.h>
 
+#include <jobd/array.h>
 #include <jobd/error.h>
 
 #ifdef __cplusplus
@@ -48,7 +51,7 @@ extern "C" {
 #endif
 
 #define JOBD_PLUGIN_ABI_MAJOR 1
-#define JOBD_PLUGIN_ABI_MINOR 0
+#define JOBD_PLUGIN_ABI_MINOR 1
 
 /* The name of the one symbol a plugin exports. */
 #define JOBD_PLUGIN_ENTRY_SYMBOL "jobd_plugin_entry"
@@ -74,7 +77,12 @@ enum jobd_log_level {
 enum jobd_plugin_flags {
 	/* Running a job twice gives the same result and has no outside effect,
 	 * so after a crash a job that was running may be run again. */
-	JOBD_PLUGIN_RETRY_SAFE = 1u << 0
+	JOBD_PLUGIN_RETRY_SAFE = 1u << 0,
+	/* ABI 1.1: the plugin reads input arrays (host->input_array). A call
+	 * that carries arrays to a plugin without this flag is refused with
+	 * bad_request before it is queued, so that no array is silently
+	 * ignored. Output arrays need no flag. */
+	JOBD_PLUGIN_ARRAYS = 1u << 1
 };
 
 struct jobd_job;
@@ -117,7 +125,73 @@ struct jobd_host {
 	/* The job's id as the client sees it for a detached job, else NULL.
 	 * The string lives as long as the job. */
 	const char *(*job_id)(const struct jobd_job *job);
+
+	/* ---- ABI 1.1: binary arrays (docs/protocol.md §12) ----------------
+	 *
+	 * Test each with JOBD_HOST_HAS(host, field) before the first use: a
+	 * daemon of ABI 1.0 has a shorter table, and any of these may be
+	 * NULL where a daemon does not offer it. All of them only from
+	 * inside process(), on its worker thread.
+	 *
+	 * Where the bytes live is the daemon's business: in a worker
+	 * process (isolation: process) they are shared memory mapped into
+	 * that process, not the frame they arrived in. A plugin only relies
+	 * on what is said here: the pointers are valid until process()
+	 * returns, and the data is 64-byte aligned.
+	 */
+
+	/* Number of input arrays of the job (0 for a call without any). */
+	size_t (*input_count)(const struct jobd_job *job);
+
+	/* Input array i (0 <= i < input_count) into *out. out->name and
+	 * out->data are borrowed from the daemon until process() returns;
+	 * the data is read-only (it may be mapped so) and 64-byte aligned.
+	 * Returns JOBD_OK, or JOBD_E_NOT_FOUND for an i out of range. */
+	int (*input_at)(const struct jobd_job *job, size_t i,
+	                struct jobd_array *out);
+
+	/* Input array by name, as input_at. Returns JOBD_OK, or
+	 * JOBD_E_NOT_FOUND when the call has no array of that name (*out is
+	 * then untouched). */
+	int (*input_array)(const struct jobd_job *job, const char *name,
+	                   struct jobd_array *out);
+
+	/*
+	 * Creates output array `name` (copied) of dtype and shape[0..ndim)
+	 * and sets *data to its bytes, to fill in place: nbytes (shape
+	 * product times the element size) bytes, 64-byte aligned, owned by
+	 * the daemon and writable until process() returns. Their contents
+	 * are unspecified until written: fill every byte. The arrays go to
+	 * the client with the result, in the order created, if process()
+	 * returns JOBD_OK; they are dropped otherwise. Returns JOBD_OK, or
+	 * (with *data NULL and the reason set as by fail(), so process()
+	 * can return the code at once) JOBD_E_BAD_REQUEST for a bad or
+	 * repeated name, an unknown dtype, more than JOBD_ARRAY_MAX_DIMS
+	 * dimensions, more than JOBD_ARRAYS_MAX arrays or a shape whose
+	 * product overflows, JOBD_E_TOO_LARGE when the result's arrays
+	 * would pass the server's max_array_bytes, or JOBD_E_INTERNAL when
+	 * memory runs out.
+	 */
+	int (*output_array)(struct jobd_job *job, const char *name,
+	                    uint32_t dtype, uint32_t ndim,
+	                    const uint64_t *shape, void **data);
+
+	/* Like progress(), with arrays (a preview: the current centroids,
+	 * a partial image). Names and bytes are copied before it returns.
+	 * The daemon may drop or merge progress reports, arrays included,
+	 * so a plugin never relies on one arriving. */
+	void (*progress_arrays)(struct jobd_job *job, double fraction,
+	                        const char *message,
+	                        const struct jobd_array *arrays, size_t n);
 };
+
+/* Whether the host table offers `field` (a member of struct jobd_host
+ * appended after ABI 1.0): the daemon's table is long enough and the
+ * function is there. */
+#define JOBD_HOST_HAS(host, field)                                             \
+	((host)->size >=                                                       \
+	         offsetof(struct jobd_host, field) + sizeof((host)->field) &&  \
+	 (host)->field != NULL)
 
 /*
  * A job, as a plugin sees it: only the host table is public; the daemon's
@@ -198,6 +272,28 @@ static inline void jobd_job_progress(struct jobd_job *job, double fraction,
 static inline int jobd_job_cancelled(const struct jobd_job *job)
 {
 	return job->host->cancelled(job);
+}
+
+/* Input array `name` into *out, or JOBD_E_NOT_FOUND (also when the host
+ * has no array services). */
+static inline int jobd_job_input_array(const struct jobd_job *job,
+                                       const char *name, struct jobd_array *out)
+{
+	if (!JOBD_HOST_HAS(job->host, input_array))
+		return JOBD_E_NOT_FOUND;
+	return job->host->input_array(job, name, out);
+}
+
+/* A new output array to fill in place (see host->output_array); returns
+ * JOBD_E_INTERNAL when the host has no array services. */
+static inline int jobd_job_output_array(struct jobd_job *job, const char *name,
+                                        uint32_t dtype, uint32_t ndim,
+                                        const uint64_t *shape, void **data)
+{
+	*data = NULL;
+	if (!JOBD_HOST_HAS(job->host, output_array))
+		return JOBD_E_INTERNAL;
+	return job->host->output_array(job, name, dtype, ndim, shape, data);
 }
 
 #ifdef __cplusplus

@@ -71,6 +71,10 @@ struct kmeans_params {
 	double tolerance_abs; /* tolerance * mean per-feature variance */
 	int want_labels;
 	size_t run; /* which start is running, for progress */
+	/* Points from the binary array "points" (f64 [n, d], protocol v2):
+	 * then labels and centroids go back as arrays too. */
+	int arrays;
+	struct jobd_array points;
 };
 
 /* --- the PRNG: splitmix64 (Steele, Lea, Flood 2014) --- */
@@ -401,21 +405,46 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 	}
 
 	points = json_object_get(in, "points");
-	if (!points)
-		return fail_bad(job, "points: missing");
-	if (!json_is_array(points) || json_array_size(points) == 0)
-		return fail_bad(job, "points: must be a non-empty array of "
-		                     "arrays of numbers");
-	p->n = json_array_size(points);
-	if (p->n > KMEANS_MAX_POINTS)
-		return fail_bad(job,
-		                "points: %zu points, more than the limit %d",
-		                p->n, KMEANS_MAX_POINTS);
-	v = json_array_get(points, 0);
-	if (!json_is_array(v) || json_array_size(v) == 0)
-		return fail_bad(job, "points[0]: must be a non-empty array of "
-		                     "numbers");
-	p->d = json_array_size(v);
+	if (JOBD_HOST_HAS(job->host, input_array) &&
+	    job->host->input_array(job, "points", &p->points) == JOBD_OK) {
+		if (points)
+			return fail_bad(job, "points: given both as JSON and "
+			                     "as an array; give one");
+		if (p->points.dtype != JOBD_DTYPE_F64 || p->points.ndim != 2 ||
+		    p->points.shape[0] == 0 || p->points.shape[1] == 0)
+			return fail_bad(job, "points: the array must be f64 of "
+			                     "shape [n, d] with n, d >= 1");
+		if (p->points.shape[0] > KMEANS_MAX_POINTS ||
+		    p->points.shape[1] > KMEANS_MAX_DIM)
+			return fail_bad(job,
+			                "points: [%" PRIu64 ", %" PRIu64
+			                "] is over the limits of %d points "
+			                "and %d dimensions",
+			                p->points.shape[0], p->points.shape[1],
+			                KMEANS_MAX_POINTS, KMEANS_MAX_DIM);
+		p->arrays = 1;
+		p->n = (size_t)p->points.shape[0];
+		p->d = (size_t)p->points.shape[1];
+	} else {
+		if (!points)
+			return fail_bad(job, "points: missing");
+		if (!json_is_array(points) || json_array_size(points) == 0)
+			return fail_bad(job,
+			                "points: must be a non-empty array of "
+			                "arrays of numbers");
+		p->n = json_array_size(points);
+		if (p->n > KMEANS_MAX_POINTS)
+			return fail_bad(job,
+			                "points: %zu points, more than the "
+			                "limit %d",
+			                p->n, KMEANS_MAX_POINTS);
+		v = json_array_get(points, 0);
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return fail_bad(job,
+			                "points[0]: must be a non-empty array "
+			                "of numbers");
+		p->d = json_array_size(v);
+	}
 	if (p->d > KMEANS_MAX_DIM)
 		return fail_bad(job,
 		                "points[0]: %zu dimensions, more than the "
@@ -497,7 +526,20 @@ static int parse_input(struct jobd_job *job, const json_t *in,
 	}
 	memcpy(*key, &head, sizeof(head));
 	x = (double *)(*key + sizeof(head));
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; p->arrays && i < p->n * p->d; i++) {
+		/* Read in place, no copy of the array before this one. */
+		double t = ((const double *)p->points.data)[i];
+
+		if (!isfinite(t)) {
+			rc = fail_bad(
+			        job,
+			        "points[%zu][%zu]: must be a finite number",
+			        i / p->d, i % p->d);
+			goto fail;
+		}
+		x[i] = t + 0.0;
+	}
+	for (size_t i = 0; !p->arrays && i < p->n; i++) {
 		const json_t *pt = json_array_get(points, i);
 		if (!json_is_array(pt) || json_array_size(pt) != p->d) {
 			rc = fail_bad(job,
@@ -569,6 +611,41 @@ fail:
 	json_decref(sizes);
 	json_decref(labels);
 	return NULL;
+}
+
+/* With points given as an array: centroids (f64 [k, d]) and labels (i32
+ * [n]) go back as arrays and leave the JSON (the cache keeps JSON). */
+static int result_arrays(struct jobd_job *job, const struct kmeans_params *p,
+                         json_t *out)
+{
+	const struct jobd_host *h = job->host;
+	const json_t *cent = json_object_get(out, "centroids");
+	const json_t *labels = json_object_get(out, "labels");
+	uint64_t shape[2] = {p->k, p->d};
+	void *data;
+	int rc;
+
+	if (!JOBD_HOST_HAS(h, output_array))
+		return JOBD_OK;
+	rc = h->output_array(job, "centroids", JOBD_DTYPE_F64, 2, shape, &data);
+	if (rc != JOBD_OK)
+		return rc;
+	for (size_t c = 0; c < p->k; c++)
+		for (size_t j = 0; j < p->d; j++)
+			((double *)data)[c * p->d + j] = json_number_value(
+			        json_array_get(json_array_get(cent, c), j));
+	json_object_del(out, "centroids");
+	if (!p->want_labels || !labels)
+		return JOBD_OK;
+	shape[0] = p->n;
+	rc = h->output_array(job, "labels", JOBD_DTYPE_I32, 1, shape, &data);
+	if (rc != JOBD_OK)
+		return rc;
+	for (size_t i = 0; i < p->n; i++)
+		((int32_t *)data)[i] =
+		        (int32_t)json_integer_value(json_array_get(labels, i));
+	json_object_del(out, "labels");
+	return JOBD_OK;
 }
 
 /* --- plugin entry points --- */
@@ -733,6 +810,11 @@ static int kmeans_process(void *state, void *worker_state, struct jobd_job *job,
 	}
 	if (!p.want_labels)
 		json_object_del(out, "labels");
+	if (p.arrays) {
+		rc = result_arrays(job, &p, out);
+		if (rc != JOBD_OK)
+			goto out;
+	}
 	if (json_object_set_new(out, "cached", json_boolean(cached)) != 0)
 		goto nomem;
 	*output = out;
@@ -758,7 +840,7 @@ static const struct jobd_plugin kmeans_plugin = {
         .version = "2.0.0",
         .description = "k-means clustering (n_init starts of greedy "
                        "k-means++ and Lloyd) with a model cache",
-        .flags = JOBD_PLUGIN_RETRY_SAFE,
+        .flags = JOBD_PLUGIN_RETRY_SAFE | JOBD_PLUGIN_ARRAYS,
         .init = kmeans_init,
         .destroy = kmeans_destroy,
         .process = kmeans_process,

@@ -360,6 +360,76 @@ static int parse_bodies(struct jobd_job *job, const json_t *bodies,
 	return JOBD_OK;
 }
 
+/* One of the input arrays of bodies: f64 of shape [n] (cols 0) or [n, 3];
+ * n 0 takes the first array's n. */
+static int want_body_array(struct jobd_job *job, const char *name,
+                           unsigned cols, size_t *n, struct jobd_array *a)
+{
+	if (job->host->input_array(job, name, a) != JOBD_OK) {
+		job->host->fail(job,
+		                "%s: missing (masses, positions and velocities "
+		                "come as arrays together)",
+		                name);
+		return JOBD_E_BAD_REQUEST;
+	}
+	if (a->dtype != JOBD_DTYPE_F64 || a->ndim != (cols ? 2u : 1u) ||
+	    (cols && a->shape[1] != cols) || a->shape[0] == 0 ||
+	    (*n && a->shape[0] != *n)) {
+		job->host->fail(
+		        job,
+		        "%s: must be f64 of shape [n%s], n >= 1 and the "
+		        "same n for masses, positions and velocities",
+		        name, cols ? ", 3" : "");
+		return JOBD_E_BAD_REQUEST;
+	}
+	*n = (size_t)a->shape[0];
+	return JOBD_OK;
+}
+
+/* Bodies from binary arrays (protocol v2): masses f64 [n], positions and
+ * velocities f64 [n, 3], read in place and checked as the JSON path
+ * checks its numbers. */
+static int parse_body_arrays(struct jobd_job *job, struct nbody_sim *s, int rk4)
+{
+	struct jobd_array m, x, v;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = want_body_array(job, "masses", 0, &n, &m)) ||
+	    (rc = want_body_array(job, "positions", 3, &n, &x)) ||
+	    (rc = want_body_array(job, "velocities", 3, &n, &v)))
+		return rc;
+	if (n > NBODY_MAX_BODIES) {
+		job->host->fail(job,
+		                "bodies: %zu bodies, more than the limit %d", n,
+		                NBODY_MAX_BODIES);
+		return JOBD_E_BAD_REQUEST;
+	}
+	if (sim_alloc(s, n, rk4) != 0) {
+		job->host->fail(job, "out of memory for %zu bodies", n);
+		return JOBD_E_PLUGIN_FAILED;
+	}
+	memcpy(s->m, m.data, n * sizeof(double));
+	memcpy(s->x, x.data, 3 * n * sizeof(double));
+	memcpy(s->v, v.data, 3 * n * sizeof(double));
+	for (size_t i = 0; i < n; i++) {
+		int ok = isfinite(s->m[i]) && s->m[i] > 0;
+
+		for (int j = 0; j < 3; j++)
+			ok = ok && isfinite(s->x[3 * i + j]) &&
+			     isfinite(s->v[3 * i + j]);
+		if (!ok) {
+			job->host->fail(
+			        job,
+			        "body %zu: mass must be a finite number "
+			        "> 0, position and velocity finite",
+			        i);
+			return JOBD_E_BAD_REQUEST;
+		}
+	}
+	return JOBD_OK;
+}
+
 /*
  * samples: N gives N + 1 samples evenly spaced in time, t = 0, duration/N,
  * ..., duration; sample_times gives them one by one. Either fills p->times.
@@ -780,7 +850,18 @@ static int nbody_process(void *state, void *worker_state, struct jobd_job *job,
 	if (rc)
 		goto out;
 	bodies = json_object_get(input, "bodies");
-	rc = parse_bodies(job, bodies, s, p->integrator == NBODY_RK4);
+	if (JOBD_HOST_HAS(host, input_count) && host->input_count(job) &&
+	    JOBD_HOST_HAS(host, input_array)) {
+		if (bodies) {
+			host->fail(job, "bodies: given both as JSON and as "
+			                "arrays; give one");
+			rc = JOBD_E_BAD_REQUEST;
+			goto out;
+		}
+		rc = parse_body_arrays(job, s, p->integrator == NBODY_RK4);
+	} else {
+		rc = parse_bodies(job, bodies, s, p->integrator == NBODY_RK4);
+	}
 	if (rc)
 		goto out;
 	s->eps2 = p->softening * p->softening;
@@ -870,7 +951,7 @@ static const struct jobd_plugin nbody_plugin = {
         .name = "nbody",
         .version = "1.1.0",
         .description = "gravitational n-body integration (leapfrog or RK4)",
-        .flags = JOBD_PLUGIN_RETRY_SAFE,
+        .flags = JOBD_PLUGIN_RETRY_SAFE | JOBD_PLUGIN_ARRAYS,
         .init = nbody_init,
         .destroy = nbody_destroy,
         .process = nbody_process,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Answers handed out by jobd_client_receive(), and the queue that holds
  * them until then. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,10 +75,26 @@ struct jobd_client_answer *answer_local_error(uint64_t id, int status,
 	return a;
 }
 
+int answer_take_arrays(struct jobd_client_answer *a, void *steal_data,
+                       const struct jobd_array *arrays, size_t n)
+{
+	a->data = steal_data;
+	if (!n)
+		return 0;
+	a->arrays = malloc(n * sizeof(*arrays));
+	if (!a->arrays)
+		return -ENOMEM;
+	memcpy(a->arrays, arrays, n * sizeof(*arrays));
+	a->n_arrays = n;
+	return 0;
+}
+
 void jobd_client_answer_free(struct jobd_client_answer *a)
 {
 	if (!a)
 		return;
+	free(a->arrays);
+	free(a->data);
 	json_decref(a->msg);
 	free(a->code_name);
 	free(a->text);
@@ -131,6 +148,27 @@ int64_t jobd_client_answer_retry_after_ms(const struct jobd_client_answer *a)
 double jobd_client_answer_fraction(const struct jobd_client_answer *a)
 {
 	return a->fraction;
+}
+
+size_t jobd_client_answer_array_count(const struct jobd_client_answer *a)
+{
+	return a->n_arrays;
+}
+
+const struct jobd_array *
+jobd_client_answer_array(const struct jobd_client_answer *a, size_t i)
+{
+	return i < a->n_arrays ? &a->arrays[i] : NULL;
+}
+
+const struct jobd_array *
+jobd_client_answer_array_by_name(const struct jobd_client_answer *a,
+                                 const char *name)
+{
+	for (size_t i = 0; name && i < a->n_arrays; i++)
+		if (strcmp(a->arrays[i].name, name) == 0)
+			return &a->arrays[i];
+	return NULL;
 }
 
 void answer_queue_push(struct answer_queue *q, struct jobd_client_answer *a)

@@ -349,6 +349,8 @@ const char *jobd_client_status_str(int status)
 		return "nothing in flight";
 	case JOBD_CLIENT_E_AUTH:
 		return "not authorized";
+	case JOBD_CLIENT_E_UNSUPPORTED:
+		return "not supported by the server";
 	default:
 		return "unknown status";
 	}
@@ -367,6 +369,11 @@ size_t jobd_client_queued(const struct jobd_client *c)
 int jobd_client_fd(const struct jobd_client *c)
 {
 	return c->fd;
+}
+
+int jobd_client_protocol_version(const struct jobd_client *c)
+{
+	return c->fd >= 0 && c->hello_seen ? c->version : 0;
 }
 
 /* A fresh id, never 0, unique among the ids in flight. */
@@ -469,6 +476,7 @@ static int64_t client_server_timeout(int64_t deadline)
  * (the request never reached a server whole) moves on to the next server.
  */
 static int client_send_tracked(struct jobd_client *c, json_t *msg,
+                               const struct jobd_array *arrays, size_t n,
                                unsigned flags, int64_t deadline, uint64_t *id)
 {
 	struct jobd_client_answer *a;
@@ -489,7 +497,7 @@ static int client_send_tracked(struct jobd_client *c, json_t *msg,
 			return client_fail(c, JOBD_CLIENT_E_SYSTEM,
 			                   "out of memory");
 		}
-		r = conn_send(c, msg, deadline);
+		r = conn_send_arrays(c, msg, arrays, n, deadline);
 		if (r == JOBD_CLIENT_OK)
 			return r;
 		if (r != JOBD_CLIENT_E_CONNECTION_LOST) {
@@ -513,8 +521,11 @@ static int client_check_timeout(struct jobd_client *c, int timeout_ms)
 	return JOBD_CLIENT_OK;
 }
 
-int jobd_client_call(struct jobd_client *c, const char *plugin,
-                     const json_t *input, int timeout_ms, json_t **output)
+/* A call with arrays, waited for; *out is the RESULT answer. */
+static int client_call(struct jobd_client *c, const char *plugin,
+                       const json_t *input, const struct jobd_array *arrays,
+                       size_t n, int timeout_ms,
+                       struct jobd_client_answer **out)
 {
 	struct jobd_client_answer *a = NULL;
 	int64_t deadline;
@@ -523,11 +534,7 @@ int jobd_client_call(struct jobd_client *c, const char *plugin,
 	json_t *msg;
 	int r;
 
-	client_clear(c);
-	if (!plugin || !input || !output)
-		return client_fail(c, JOBD_CLIENT_E_INVALID,
-		                   "plugin, input and output are required");
-	*output = NULL;
+	*out = NULL;
 	r = client_check_timeout(c, timeout_ms);
 	if (r != JOBD_CLIENT_OK)
 		return r;
@@ -538,7 +545,8 @@ int jobd_client_call(struct jobd_client *c, const char *plugin,
 		if (!msg)
 			return client_fail(c, JOBD_CLIENT_E_SYSTEM,
 			                   "out of memory");
-		r = client_send_tracked(c, msg, ID_WAIT, deadline, &id);
+		r = client_send_tracked(c, msg, arrays, n, ID_WAIT, deadline,
+		                        &id);
 		json_decref(msg);
 		if (r != JOBD_CLIENT_OK)
 			return r;
@@ -553,8 +561,7 @@ int jobd_client_call(struct jobd_client *c, const char *plugin,
 		if (r != JOBD_CLIENT_OK)
 			return r;
 		if (a->kind == JOBD_CLIENT_ANSWER_RESULT) {
-			*output = json_incref(a->output);
-			jobd_client_answer_free(a);
+			*out = a;
 			return JOBD_CLIENT_OK;
 		}
 		r = client_fail_answer(c, a);
@@ -570,8 +577,44 @@ int jobd_client_call(struct jobd_client *c, const char *plugin,
 	}
 }
 
-int jobd_client_request(struct jobd_client *c, const char *type,
-                        const json_t *fields, int timeout_ms, json_t **reply)
+int jobd_client_call(struct jobd_client *c, const char *plugin,
+                     const json_t *input, int timeout_ms, json_t **output)
+{
+	struct jobd_client_answer *a;
+	int r;
+
+	client_clear(c);
+	if (!plugin || !input || !output)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "plugin, input and output are required");
+	*output = NULL;
+	r = client_call(c, plugin, input, NULL, 0, timeout_ms, &a);
+	if (r == JOBD_CLIENT_OK) {
+		*output = json_incref(a->output);
+		jobd_client_answer_free(a);
+	}
+	return r;
+}
+
+int jobd_client_call_arrays(struct jobd_client *c, const char *plugin,
+                            const json_t *input,
+                            const struct jobd_array *arrays, size_t n,
+                            int timeout_ms, struct jobd_client_answer **answer)
+{
+	client_clear(c);
+	if (!plugin || !input || !answer || (n && !arrays))
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "plugin, input and answer are required, and "
+		                   "arrays when n > 0");
+	return client_call(c, plugin, input, arrays, n, timeout_ms, answer);
+}
+
+/* A request with one answer (arrays allowed); *out is the RESULT
+ * answer holding the reply. */
+static int client_request(struct jobd_client *c, const char *type,
+                          const json_t *fields, const struct jobd_array *arrays,
+                          size_t n, int timeout_ms,
+                          struct jobd_client_answer **out)
 {
 	struct jobd_client_answer *a = NULL;
 	int64_t deadline;
@@ -579,12 +622,7 @@ int jobd_client_request(struct jobd_client *c, const char *type,
 	json_t *msg;
 	int r;
 
-	client_clear(c);
-	if (!type || !reply || (fields && !json_is_object(fields)))
-		return client_fail(c, JOBD_CLIENT_E_INVALID,
-		                   "type and reply are required; fields must "
-		                   "be an object");
-	*reply = NULL;
+	*out = NULL;
 	r = client_check_timeout(c, timeout_ms);
 	if (r != JOBD_CLIENT_OK)
 		return r;
@@ -595,7 +633,7 @@ int jobd_client_request(struct jobd_client *c, const char *type,
 		json_decref(msg);
 		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
 	}
-	r = client_send_tracked(c, msg, ID_WAIT, deadline, &id);
+	r = client_send_tracked(c, msg, arrays, n, ID_WAIT, deadline, &id);
 	json_decref(msg);
 	if (r != JOBD_CLIENT_OK)
 		return r;
@@ -608,13 +646,48 @@ int jobd_client_request(struct jobd_client *c, const char *type,
 	if (r != JOBD_CLIENT_OK)
 		return r;
 	if (a->kind == JOBD_CLIENT_ANSWER_RESULT) {
-		*reply = json_incref(a->msg);
-		jobd_client_answer_free(a);
+		*out = a;
 		return JOBD_CLIENT_OK;
 	}
 	r = client_fail_answer(c, a);
 	jobd_client_answer_free(a);
 	return r;
+}
+
+int jobd_client_request(struct jobd_client *c, const char *type,
+                        const json_t *fields, int timeout_ms, json_t **reply)
+{
+	struct jobd_client_answer *a;
+	int r;
+
+	client_clear(c);
+	if (!type || !reply || (fields && !json_is_object(fields)))
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "type and reply are required; fields must "
+		                   "be an object");
+	*reply = NULL;
+	r = client_request(c, type, fields, NULL, 0, timeout_ms, &a);
+	if (r == JOBD_CLIENT_OK) {
+		*reply = json_incref(a->msg);
+		jobd_client_answer_free(a);
+	}
+	return r;
+}
+
+int jobd_client_request_arrays(struct jobd_client *c, const char *type,
+                               const json_t *fields,
+                               const struct jobd_array *arrays, size_t n,
+                               int timeout_ms,
+                               struct jobd_client_answer **answer)
+{
+	client_clear(c);
+	if (!type || !answer || (fields && !json_is_object(fields)) ||
+	    (n && !arrays))
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "type and answer are required; fields must "
+		                   "be an object; arrays when n > 0");
+	*answer = NULL;
+	return client_request(c, type, fields, arrays, n, timeout_ms, answer);
 }
 
 int jobd_client_ping(struct jobd_client *c, int timeout_ms)
@@ -631,25 +704,35 @@ int jobd_client_stats(struct jobd_client *c, int timeout_ms, json_t **stats)
 	return jobd_client_request(c, "stats", NULL, timeout_ms, stats);
 }
 
-int jobd_client_submit(struct jobd_client *c, const char *plugin,
-                       const json_t *input, int timeout_ms, uint64_t *id)
+int jobd_client_submit_arrays(struct jobd_client *c, const char *plugin,
+                              const json_t *input,
+                              const struct jobd_array *arrays, size_t n,
+                              int timeout_ms, uint64_t *id)
 {
 	json_t *msg;
 	int r;
 
 	client_clear(c);
-	if (!plugin || !input || !id || timeout_ms < 0)
-		return client_fail(c, JOBD_CLIENT_E_INVALID,
-		                   "plugin, input and id are required; "
-		                   "timeout_ms must be >= 0");
+	if (!plugin || !input || !id || timeout_ms < 0 || (n && !arrays))
+		return client_fail(
+		        c, JOBD_CLIENT_E_INVALID,
+		        "plugin, input and id are required; "
+		        "timeout_ms must be >= 0; arrays when n > 0");
 	msg = msg_call(0, plugin, json_incref((json_t *)input), timeout_ms,
 	               false);
 	if (!msg)
 		return client_fail(c, JOBD_CLIENT_E_SYSTEM, "out of memory");
-	r = client_send_tracked(c, msg, ID_CALL,
+	r = client_send_tracked(c, msg, arrays, n, ID_CALL,
 	                        conn_deadline(c->io_timeout_ms), id);
 	json_decref(msg);
 	return r;
+}
+
+int jobd_client_submit(struct jobd_client *c, const char *plugin,
+                       const json_t *input, int timeout_ms, uint64_t *id)
+{
+	return jobd_client_submit_arrays(c, plugin, input, NULL, 0, timeout_ms,
+	                                 id);
 }
 
 int jobd_client_receive(struct jobd_client *c, int timeout_ms,

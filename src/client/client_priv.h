@@ -33,7 +33,13 @@ struct jobd_client_answer {
 	uint64_t id;
 	json_t *msg;    /* the message as received, owned; NULL if local */
 	json_t *output; /* borrowed from msg */
-	int status;     /* ERROR: JOBD_CLIENT_E_* */
+	/* Protocol v2: the frame's data block (owned, free()) and the arrays
+	 * in it (owned array of n_arrays; names borrow from msg, data from
+	 * data). */
+	void *data;
+	struct jobd_array *arrays;
+	size_t n_arrays;
+	int status; /* ERROR: JOBD_CLIENT_E_* */
 	enum jobd_error code;
 	char *code_name; /* owned, or NULL */
 	char *text;      /* owned, or NULL */
@@ -70,8 +76,10 @@ struct jobd_client {
 	char *user;          /* from the server's hello: who we are; owned */
 	bool auth_refused;   /* the server refused our token (handshake) */
 	struct frame_decoder dec;
-	char *server_name;       /* from the server's hello; owned */
-	uint32_t max_frame_size; /* the server's, from hello */
+	char *server_name;        /* from the server's hello; owned */
+	uint32_t max_frame_size;  /* the server's, from hello */
+	int version;              /* agreed in hello: 1, or 2 with arrays */
+	uint64_t max_array_bytes; /* the server's (v2), from hello */
 	bool hello_seen;
 	char close_reason[300]; /* the server's error before it closes */
 
@@ -96,6 +104,11 @@ struct jobd_client_answer *answer_new(enum jobd_client_answer_kind kind,
 /* An answer built from a server message; steals msg. NULL on ENOMEM. */
 struct jobd_client_answer *answer_from_msg(enum jobd_client_answer_kind kind,
                                            uint64_t id, json_t *steal_msg);
+/* Gives a the frame's data block (stolen, freed with the answer even on
+ * failure) and a copy of the arrays that point into it. Returns 0 or
+ * -ENOMEM. */
+int answer_take_arrays(struct jobd_client_answer *a, void *steal_data,
+                       const struct jobd_array *arrays, size_t n);
 /* A client-side error answer with a copy of text. */
 struct jobd_client_answer *answer_local_error(uint64_t id, int status,
                                               const char *text);
@@ -120,6 +133,13 @@ int conn_ensure(struct jobd_client *c, int64_t deadline);
  * E_TIMEOUT (nothing sent; the connection is intact), E_INVALID (too
  * large), E_SYSTEM, or E_CONNECTION_LOST (the connection was closed). */
 int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline);
+/* conn_send with arrays (borrowed, written from where they lie): an array
+ * frame when n > 0. Also E_UNSUPPORTED when the server agreed on
+ * version 1, E_INVALID when the arrays break a rule or pass the server's
+ * max_array_bytes; nothing is sent then. */
+int conn_send_arrays(struct jobd_client *c, const json_t *msg,
+                     const struct jobd_array *arrays, size_t n,
+                     int64_t deadline);
 /* Waits until the fd is readable or the deadline passes, then reads
  * everything available. Returns OK (something may have been read),
  * E_TIMEOUT, or E_CONNECTION_LOST (the connection was closed and its calls

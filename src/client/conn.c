@@ -17,12 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "client/client_priv.h"
+#include "wire/array.h"
+
+/* The largest data block accepted from a server that does not announce
+ * its max_array_bytes: the protocol's default limit. */
+#define CONN_MAX_ARRAY_BYTES_DEFAULT ((uint64_t)1 << 30)
 
 int64_t conn_now_ms(void)
 {
@@ -68,6 +74,8 @@ void conn_close(struct jobd_client *c)
 	c->user = NULL;
 	c->hello_seen = false;
 	c->max_frame_size = 0;
+	c->version = 0;
+	c->max_array_bytes = 0;
 	c->close_reason[0] = '\0';
 }
 
@@ -99,9 +107,37 @@ void conn_lost(struct jobd_client *c, int status, const char *reason)
 		c->cur = (c->cur + 1) % c->servers.n;
 }
 
+/* The arrays that came with a message: the frame's data block and the
+ * arrays pointing into it (data NULL and n 0 for none). */
+struct conn_arrays {
+	void *data; /* owned until handed to an answer */
+	struct jobd_array v[JOBD_ARRAYS_MAX];
+	size_t n;
+};
+
+/* Builds the answer for a server message (msg stolen), handing it the
+ * arrays; an allocation failure becomes a local error answer. */
+static struct jobd_client_answer *conn_answer(enum jobd_client_answer_kind kind,
+                                              uint64_t id, json_t *msg,
+                                              struct conn_arrays *arr)
+{
+	struct jobd_client_answer *a = answer_from_msg(kind, id, msg);
+	void *data = arr->data;
+
+	arr->data = NULL;
+	if (a && answer_take_arrays(a, data, arr->v, arr->n) == 0)
+		return a;
+	if (!a)
+		free(data);
+	jobd_client_answer_free(a);
+	if (kind == JOBD_CLIENT_ANSWER_PROGRESS)
+		return NULL;
+	return answer_local_error(id, JOBD_CLIENT_E_SYSTEM, "out of memory");
+}
+
 /* A final answer (anything but progress) for id arrived: msg is stolen. */
 static void conn_on_final(struct jobd_client *c, uint64_t id, bool is_error,
-                          json_t *msg)
+                          json_t *msg, struct conn_arrays *arr)
 {
 	struct jobd_client_answer *a;
 	int flags = idmap_del(&c->inflight, id);
@@ -113,17 +149,15 @@ static void conn_on_final(struct jobd_client *c, uint64_t id, bool is_error,
 	}
 	if (flags & ID_CALL)
 		c->n_calls--;
-	a = answer_from_msg(is_error ? JOBD_CLIENT_ANSWER_ERROR
-	                             : JOBD_CLIENT_ANSWER_RESULT,
-	                    id, msg);
-	if (!a)
-		a = answer_local_error(id, JOBD_CLIENT_E_SYSTEM,
-		                       "out of memory");
+	a = conn_answer(is_error ? JOBD_CLIENT_ANSWER_ERROR
+	                         : JOBD_CLIENT_ANSWER_RESULT,
+	                id, msg, arr);
 	if (a)
 		answer_queue_push(&c->queue, a);
 }
 
-static void conn_on_progress(struct jobd_client *c, const struct msg *m)
+static void conn_on_progress(struct jobd_client *c, const struct msg *m,
+                             struct conn_arrays *arr)
 {
 	struct idmap_slot *s = idmap_get(&c->inflight, (uint64_t)m->id);
 	struct jobd_client_answer *a;
@@ -131,55 +165,114 @@ static void conn_on_progress(struct jobd_client *c, const struct msg *m)
 	if (!s || (s->flags & ID_ABANDONED))
 		return;
 	if (c->progress_fn) {
+		/* The callback has no place for arrays: they are dropped,
+		 * as the server may drop any progress report. */
 		c->progress_fn(c->progress_ud, (uint64_t)m->id, m->fraction,
 		               m->message);
 		return;
 	}
 	if (!(s->flags & ID_CALL))
 		return; /* a blocking call without a callback: not wanted */
-	a = answer_from_msg(JOBD_CLIENT_ANSWER_PROGRESS, (uint64_t)m->id,
-	                    json_incref(m->root));
+	a = conn_answer(JOBD_CLIENT_ANSWER_PROGRESS, (uint64_t)m->id,
+	                json_incref(m->root), arr);
 	if (a)
 		answer_queue_push(&c->queue, a);
 }
 
-/* One whole frame body. Returns OK or the status the connection was lost
- * with. */
-static int conn_on_frame(struct jobd_client *c, const char *body, size_t len)
+/* The server's hello: what it is, its limits, and the version agreed. */
+static void conn_on_hello(struct jobd_client *c, const struct msg *m)
 {
+	const json_t *v;
+
+	free(c->server_name);
+	c->server_name = m->name ? strdup(m->name) : NULL;
+	v = json_object_get(m->root, "max_frame_size");
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= FRAME_MAX_LIMIT)
+		c->max_frame_size = (uint32_t)json_integer_value(v);
+	/* A server may not answer more than we asked; if it does, we still
+	 * speak only what we know. */
+	c->version = m->version < PROTOCOL_VERSION_ARRAYS
+	                     ? (int)m->version
+	                     : PROTOCOL_VERSION_ARRAYS;
+	if (c->version >= PROTOCOL_VERSION_ARRAYS) {
+		v = json_object_get(m->root, "max_array_bytes");
+		c->max_array_bytes =
+		        json_is_integer(v) && json_integer_value(v) > 0
+		                ? (uint64_t)json_integer_value(v)
+		                : CONN_MAX_ARRAY_BYTES_DEFAULT;
+		/* From the next frame on the server may send arrays; the
+		 * server's own limit bounds what it sends. */
+		frame_decoder_allow_arrays(&c->dec, c->max_array_bytes, NULL);
+	}
+	/* Who the server took us for (docs/protocol.md §13). */
+	v = json_object_get(m->root, "user");
+	free(c->user);
+	c->user = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+	c->hello_seen = true;
+}
+
+/* Parses the arrays of m against the frame's data block into arr. Returns
+ * 0, or -1 with why filled. */
+static int conn_arrays_of(const struct jobd_client *c, const struct msg *m,
+                          struct conn_arrays *arr, uint64_t data_len, char *why,
+                          size_t why_size)
+{
+	struct msg_error e;
+
+	if (c->version < PROTOCOL_VERSION_ARRAYS)
+		return 0; /* version 1: an "arrays" member is just unknown */
+	if (!arr->data && !json_object_get(m->root, "arrays"))
+		return 0;
+	if (m->type != MSG_RESULT && m->type != MSG_PROGRESS) {
+		snprintf(why, why_size, "server sent arrays with a %s message",
+		         msg_type_name(m->type));
+		return -1;
+	}
+	if (msg_arrays(m, arr->data, data_len, arr->v, &arr->n, &e) < 0) {
+		snprintf(why, why_size, "invalid arrays from server: %s",
+		         e.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* One whole frame: body, and data (its data block, stolen; NULL for
+ * none). Returns OK or the status the connection was lost with. */
+static int conn_on_frame(struct jobd_client *c, const char *body, size_t len,
+                         void *data, uint64_t data_len)
+{
+	struct conn_arrays arr = {.data = data};
 	struct msg m;
 	struct msg_error e;
-	const json_t *v;
 	char why[700];
+	int r = JOBD_CLIENT_OK;
 
 	if (msg_parse(body, len, MSG_FROM_SERVER, &m, &e) < 0) {
 		/* A newer server may send types we do not know: ignore them
-		 * (docs/protocol.md §11). Anything else is not protocol v1. */
-		if (e.code == JOBD_E_UNKNOWN_TYPE)
-			return JOBD_CLIENT_OK;
-		snprintf(why, sizeof(why), "invalid message from server: %s",
-		         e.text);
+		 * (docs/protocol.md §11). Anything else is not the
+		 * protocol. */
+		if (e.code != JOBD_E_UNKNOWN_TYPE) {
+			snprintf(why, sizeof(why),
+			         "invalid message from server: %s", e.text);
+			conn_lost(c, JOBD_CLIENT_E_PROTOCOL, why);
+			r = JOBD_CLIENT_E_PROTOCOL;
+		}
+		free(arr.data);
+		return r;
+	}
+	if (conn_arrays_of(c, &m, &arr, data_len, why, sizeof(why)) < 0) {
 		conn_lost(c, JOBD_CLIENT_E_PROTOCOL, why);
-		return JOBD_CLIENT_E_PROTOCOL;
+		r = JOBD_CLIENT_E_PROTOCOL;
+		goto out;
 	}
 	switch (m.type) {
 	case MSG_HELLO:
-		free(c->server_name);
-		c->server_name = m.name ? strdup(m.name) : NULL;
-		v = json_object_get(m.root, "max_frame_size");
-		if (json_is_integer(v) && json_integer_value(v) > 0 &&
-		    json_integer_value(v) <= FRAME_MAX_LIMIT)
-			c->max_frame_size = (uint32_t)json_integer_value(v);
-		/* Who the server took us for (docs/protocol.md §12). */
-		v = json_object_get(m.root, "user");
-		free(c->user);
-		c->user =
-		        json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-		c->hello_seen = true;
+		conn_on_hello(c, &m);
 		break;
 	case MSG_PROGRESS:
 		if (m.has_id)
-			conn_on_progress(c, &m);
+			conn_on_progress(c, &m, &arr);
 		break;
 	case MSG_ERROR:
 		if (!m.has_id) {
@@ -192,22 +285,27 @@ static int conn_on_frame(struct jobd_client *c, const char *body, size_t len)
 				c->auth_refused = true;
 			break;
 		}
-		conn_on_final(c, (uint64_t)m.id, true, json_incref(m.root));
+		conn_on_final(c, (uint64_t)m.id, true, json_incref(m.root),
+		              &arr);
 		break;
 	default:
 		if (m.has_id)
 			conn_on_final(c, (uint64_t)m.id, false,
-			              json_incref(m.root));
+			              json_incref(m.root), &arr);
 		break;
 	}
+out:
+	free(arr.data);
 	msg_fini(&m);
-	return JOBD_CLIENT_OK;
+	return r;
 }
 
 static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 {
 	char why[200], *body;
 	size_t used, blen;
+	uint64_t dlen;
+	void *block;
 	int r;
 
 	for (;;) {
@@ -216,13 +314,29 @@ static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 		len -= used;
 		if (r == FRAME_MORE)
 			return JOBD_CLIENT_OK;
+		if (r == FRAME_SIZED)
+			continue; /* an array frame within the server's limits
+			           */
 		if (r == FRAME_READY) {
-			body = frame_decoder_take(&c->dec, &blen);
-			r = conn_on_frame(c, body, blen);
+			body = frame_decoder_take_data(&c->dec, &blen, &block,
+			                               &dlen);
+			r = conn_on_frame(c, body, blen, block, dlen);
 			free(body);
 			if (r != JOBD_CLIENT_OK)
 				return r;
 			continue;
+		}
+		if (r == FRAME_DATA_TOO_LARGE || r == FRAME_BAD_PREFIX) {
+			snprintf(why, sizeof(why),
+			         "server sent an array frame %s (%llu bytes of "
+			         "data; its max_array_bytes is %llu)",
+			         r == FRAME_BAD_PREFIX ? "with a broken prefix"
+			                               : "over its limit",
+			         (unsigned long long)
+			                 frame_decoder_announced_data(&c->dec),
+			         (unsigned long long)c->max_array_bytes);
+			conn_lost(c, JOBD_CLIENT_E_PROTOCOL, why);
+			return JOBD_CLIENT_E_PROTOCOL;
 		}
 		if (r == FRAME_EMPTY) {
 			conn_lost(c, JOBD_CLIENT_E_PROTOCOL,
@@ -258,11 +372,28 @@ static int conn_feed(struct jobd_client *c, const char *data, size_t len)
 static int conn_read(struct jobd_client *c)
 {
 	char buf[65536], why[400], tls_why[300] = "";
+	size_t room;
+	void *direct;
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		n = tls_recv(c, buf, sizeof(buf), tls_why, sizeof(tls_why));
+		/* Inside a large body or array data block, bytes are received
+		 * straight into it: an array is copied once, by the kernel,
+		 * and never again. */
+		direct = frame_decoder_direct(&c->dec, &room);
+		if (!direct || room < sizeof(buf) / 4)
+			direct = buf;
+		n = tls_recv(c, direct, direct == buf ? sizeof(buf) : room,
+		             tls_why, sizeof(tls_why));
+		if (n > 0 && direct != buf) {
+			frame_decoder_wrote(&c->dec, (size_t)n);
+			/* A feed of nothing takes a frame the bytes ended. */
+			r = conn_feed(c, "", 0);
+			if (r != JOBD_CLIENT_OK)
+				return r;
+			continue;
+		}
 		if (n > 0) {
 			r = conn_feed(c, buf, (size_t)n);
 			if (r != JOBD_CLIENT_OK)
@@ -331,40 +462,116 @@ int conn_pump(struct jobd_client *c, int64_t deadline)
 	}
 }
 
-/* conn_send; with secret, the encoded frame is wiped before it is freed. */
+/* Checks a request against the server's limits before anything is
+ * written. Returns OK or a status with the errmsg set. */
+static int conn_check_out(struct jobd_client *c, const struct frame_out *o,
+                          size_t n)
+{
+	size_t json_len = o->head_len;
+	uint64_t data_len = o->total - o->head_len;
+
+	if (n) {
+		/* head = prefix, JSON, zero padding; JSON ends with '}'. */
+		while (json_len > FRAME_ARRAY_PREFIX_SIZE &&
+		       o->head[json_len - 1] == '\0')
+			json_len--;
+		json_len -= FRAME_ARRAY_PREFIX_SIZE;
+	} else {
+		json_len -= FRAME_HEADER_SIZE;
+	}
+	if (c->max_frame_size && json_len > c->max_frame_size)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "request is %zu bytes, over the server's "
+		                   "max_frame_size of %u",
+		                   json_len, (unsigned)c->max_frame_size);
+	if (n && data_len > c->max_array_bytes)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "arrays are %llu bytes, over the server's "
+		                   "max_array_bytes of %llu",
+		                   (unsigned long long)data_len,
+		                   (unsigned long long)c->max_array_bytes);
+	return JOBD_CLIENT_OK;
+}
+
+/* Steps the iovec list past n written bytes. */
+static void conn_iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (n && *cnt) {
+		if (n < (*iov)->iov_len) {
+			(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+			(*iov)->iov_len -= n;
+			return;
+		}
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	/* Skip empty pieces so that cnt == 0 means done. */
+	while (*cnt && (*iov)->iov_len == 0) {
+		(*iov)++;
+		(*cnt)--;
+	}
+}
+
+/* conn_send_arrays; with secret, the encoded frame is wiped before it is
+ * freed. */
 static int conn_send_frame(struct jobd_client *c, const json_t *msg,
+                           const struct jobd_array *arrays, size_t n,
                            int64_t deadline, bool secret)
 {
-	char *buf = NULL, why[400], tls_why[300] = "";
-	size_t len, off = 0;
+	struct frame_out o = {0};
+	struct iovec *iov;
+	struct msghdr mh = {0};
+	char why[400], tls_why[300] = "";
 	struct pollfd pfd;
-	ssize_t n;
-	int r, p;
+	uint64_t off = 0;
+	ssize_t w;
+	int r, p, cnt;
 
-	r = frame_encode(msg, &buf, &len);
+	if (n && c->version < PROTOCOL_VERSION_ARRAYS)
+		return client_fail(c, JOBD_CLIENT_E_UNSUPPORTED,
+		                   "%s speaks protocol version %d; arrays need "
+		                   "version 2 (a newer jobd)",
+		                   conn_display(c), c->version);
+	if (n && array_check_list(arrays, n, &off, why, sizeof(why)) < 0)
+		return client_fail(c, JOBD_CLIENT_E_INVALID, "%s", why);
+	off = 0;
+	r = frame_encode_arrays(msg, NULL, arrays, n, &o);
 	if (r == -EMSGSIZE)
 		return client_fail(c, JOBD_CLIENT_E_INVALID,
 		                   "request too large for a frame");
+	if (r == -EINVAL)
+		return client_fail(c, JOBD_CLIENT_E_INVALID,
+		                   "request cannot be encoded (a string that "
+		                   "is not UTF-8?)");
 	if (r < 0)
 		return client_fail(c, JOBD_CLIENT_E_SYSTEM,
 		                   "out of memory encoding a request");
-	if (c->max_frame_size && len - FRAME_HEADER_SIZE > c->max_frame_size) {
-		r = client_fail(c, JOBD_CLIENT_E_INVALID,
-		                "request is %zu bytes, over the server's "
-		                "max_frame_size of %u",
-		                len - FRAME_HEADER_SIZE,
-		                (unsigned)c->max_frame_size);
+	r = conn_check_out(c, &o, n);
+	if (r != JOBD_CLIENT_OK)
 		goto out;
-	}
-	while (off < len) {
-		n = tls_send(c, buf + off, len - off, tls_why, sizeof(tls_why));
-		if (n > 0) {
-			off += (size_t)n;
+	/* Written from where the pieces lie: the arrays' bytes go from the
+	 * caller's memory to the socket, never through a buffer of ours.
+	 * TLS takes one piece at a time. */
+	iov = o.iov;
+	cnt = o.iovcnt;
+	while (cnt > 0) {
+		if (c->ssl) {
+			w = tls_send(c, iov->iov_base, iov->iov_len, tls_why,
+			             sizeof(tls_why));
+		} else {
+			mh.msg_iov = iov;
+			mh.msg_iovlen = (size_t)cnt;
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		if (w > 0) {
+			off += (uint64_t)w;
+			conn_iov_advance(&iov, &cnt, (size_t)w);
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			snprintf(why, sizeof(why), "sending: %s",
 			         tls_why[0] ? tls_why : strerror(errno));
 			conn_lost(c, JOBD_CLIENT_E_CONNECTION_LOST, why);
@@ -406,15 +613,22 @@ static int conn_send_frame(struct jobd_client *c, const json_t *msg,
 	}
 	r = JOBD_CLIENT_OK;
 out:
-	if (secret && buf)
-		OPENSSL_cleanse(buf, len);
-	free(buf);
+	if (secret && o.head)
+		OPENSSL_cleanse(o.head, o.head_len);
+	frame_out_fini(&o);
 	return r;
+}
+
+int conn_send_arrays(struct jobd_client *c, const json_t *msg,
+                     const struct jobd_array *arrays, size_t n,
+                     int64_t deadline)
+{
+	return conn_send_frame(c, msg, arrays, n, deadline, false);
 }
 
 int conn_send(struct jobd_client *c, const json_t *msg, int64_t deadline)
 {
-	return conn_send_frame(c, msg, deadline, false);
+	return conn_send_frame(c, msg, NULL, 0, deadline, false);
 }
 
 /* Is fd connected to this machine (127.0.0.0/8, ::1, or v4-mapped)? */
@@ -461,7 +675,12 @@ static int conn_hello(struct jobd_client *c, const struct server *s,
 		free(token);
 		return JOBD_CLIENT_E_INVALID;
 	}
+	/* Always ask for version 2 (arrays): an older server answers 1 and
+	 * everything but arrays works as before. */
 	hello = msg_hello_token(c->name, token);
+	if (hello)
+		json_object_set_new(hello, "version",
+		                    json_integer(PROTOCOL_VERSION_ARRAYS));
 	if (token) {
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);
@@ -470,7 +689,7 @@ static int conn_hello(struct jobd_client *c, const struct server *s,
 		snprintf(why, why_size, "out of memory");
 		return JOBD_CLIENT_E_SYSTEM;
 	}
-	r = conn_send_frame(c, hello, deadline, true);
+	r = conn_send_frame(c, hello, NULL, 0, deadline, true);
 	if (json_object_get(hello, "token"))
 		OPENSSL_cleanse(
 		        (char *)json_string_value(

@@ -48,7 +48,8 @@ static int64_t call_backoff(int attempt, int64_t retry_after_ms)
 int cmd_call(struct jobctl *j, int argc, char **argv)
 {
 	const char *plugin;
-	json_t *input, *output = NULL;
+	struct jobd_client_answer *ans = NULL;
+	json_t *input;
 	int64_t deadline = -1, left, wait;
 	int r, attempt, timeout;
 
@@ -61,18 +62,18 @@ int cmd_call(struct jobctl *j, int argc, char **argv)
 	input = jobctl_read_input(argc == 3 ? argv[2] : NULL);
 	if (!input)
 		return JOBCTL_USAGE;
-	r = jobctl_client(j);
+	/* Arrays too are checked before any connection. */
+	r = jobctl_arrays_load(j);
+	if (r == JOBCTL_OK)
+		r = jobctl_client(j);
 	if (r != JOBCTL_OK)
 		goto out;
 	if (j->provenance || isatty(STDERR_FILENO)) {
 		/* A person is watching (or wants the whole record): the
 		 * progress bar, and Ctrl-C asks before it cancels. */
-		json_t *msg = NULL;
-
-		r = jobctl_call_live(j, plugin, input, &msg);
-		if (r == JOBCTL_OK && msg)
-			r = jobctl_print_result(j, msg);
-		json_decref(msg);
+		r = jobctl_call_live(j, plugin, input, &ans);
+		if (r == JOBCTL_OK && ans)
+			r = jobctl_print_answer(j, ans);
 		goto out;
 	}
 	if (j->timeout_set)
@@ -84,8 +85,8 @@ int cmd_call(struct jobctl *j, int argc, char **argv)
 			left = deadline - call_now_ms();
 			timeout = left < 1 ? 1 : (int)left;
 		}
-		r = jobd_client_call(j->client, plugin, input, timeout,
-		                     &output);
+		r = jobd_client_call_arrays(j->client, plugin, input, j->sent,
+		                            j->n_arrays, timeout, &ans);
 		if (r != JOBD_CLIENT_E_SERVER ||
 		    jobd_client_error_code(j->client) != JOBD_E_BUSY ||
 		    attempt >= j->retries)
@@ -105,9 +106,9 @@ int cmd_call(struct jobctl *j, int argc, char **argv)
 		r = jobctl_fail(j, r, plugin);
 		goto out;
 	}
-	r = jobctl_print_json(j, output);
+	r = jobctl_print_answer(j, ans);
 out:
-	json_decref(output);
+	jobd_client_answer_free(ans);
 	json_decref(input);
 	return r;
 }

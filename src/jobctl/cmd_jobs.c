@@ -27,21 +27,23 @@ static int jobs_usage(const char *synopsis)
 	return JOBCTL_USAGE;
 }
 
-/* Sends type with {"job": id} plus extra (borrowed, may be NULL). */
-static int jobs_ask(struct jobctl *j, const char *type, const char *id,
-                    int timeout_ms, json_t **reply)
+/* Sends type with {"job": id}; *answer is the whole answer (the reply
+ * and any arrays that came with it). */
+static int jobs_ask_answer(struct jobctl *j, const char *type, const char *id,
+                           int timeout_ms, struct jobd_client_answer **answer)
 {
 	json_t *fields = json_pack("{ss}", "job", id);
 	int r;
 
+	*answer = NULL;
 	if (!fields) {
 		jobctl_err("out of memory");
 		return JOBCTL_JOB_FAILED;
 	}
 	r = j->client ? JOBCTL_OK : jobctl_client(j);
 	if (r == JOBCTL_OK) {
-		r = jobd_client_request(j->client, type, fields, timeout_ms,
-		                        reply);
+		r = jobd_client_request_arrays(j->client, type, fields, NULL, 0,
+		                               timeout_ms, answer);
 		if (r != JOBD_CLIENT_OK)
 			r = jobctl_fail(j, r, id);
 	}
@@ -49,17 +51,44 @@ static int jobs_ask(struct jobctl *j, const char *type, const char *id,
 	return r;
 }
 
-int jobctl_print_result(const struct jobctl *j, const json_t *msg)
+/* jobs_ask_answer for the reply message alone. */
+static int jobs_ask(struct jobctl *j, const char *type, const char *id,
+                    int timeout_ms, json_t **reply)
 {
-	json_t *out;
+	struct jobd_client_answer *a;
+	int r = jobs_ask_answer(j, type, id, timeout_ms, &a);
+
+	*reply = r == JOBCTL_OK ? json_incref(jobd_client_answer_message(a))
+	                        : NULL;
+	jobd_client_answer_free(a);
+	return r;
+}
+
+int jobctl_print_answer(const struct jobctl *j,
+                        const struct jobd_client_answer *a)
+{
+	const json_t *msg = jobd_client_answer_message(a);
+	json_t *out, *written = NULL;
 	int r;
 
-	if (!j->provenance)
+	/* Files first: the printed JSON names only files that exist. */
+	r = jobctl_arrays_save(j, a, &written);
+	if (r != JOBCTL_OK)
+		return r;
+	if (!j->provenance && !written)
 		return jobctl_print_json(j, json_object_get(msg, "output"));
-	out = json_pack("{sO sO*}", "output", json_object_get(msg, "output"),
-	                "provenance", json_object_get(msg, "provenance"));
-	if (out && json_object_get(msg, "job"))
-		json_object_set(out, "job", json_object_get(msg, "job"));
+	out = json_pack("{sO}", "output", json_object_get(msg, "output"));
+	if (out && j->provenance) {
+		if (json_object_get(msg, "provenance"))
+			json_object_set(out, "provenance",
+			                json_object_get(msg, "provenance"));
+		if (json_object_get(msg, "job"))
+			json_object_set(out, "job",
+			                json_object_get(msg, "job"));
+	}
+	if (out && written)
+		json_object_set(out, "arrays", written);
+	json_decref(written);
 	r = out ? jobctl_print_json(j, out) : JOBCTL_JOB_FAILED;
 	json_decref(out);
 	return r;
@@ -100,7 +129,9 @@ int cmd_submit(struct jobctl *j, int argc, char **argv)
 	input = jobctl_read_input(argc == 3 ? argv[2] : NULL);
 	if (!input)
 		return JOBCTL_USAGE;
-	r = jobctl_client(j);
+	r = jobctl_arrays_load(j);
+	if (r == JOBCTL_OK)
+		r = jobctl_client(j);
 	if (r != JOBCTL_OK)
 		goto out;
 	fields = json_pack("{ss sO sb}", "plugin", argv[1], "input", input,
@@ -111,8 +142,13 @@ int cmd_submit(struct jobctl *j, int argc, char **argv)
 		goto out;
 	}
 	for (attempt = 0;; attempt++) {
-		r = jobd_client_request(j->client, "call", fields,
-		                        jobctl_query_timeout(j), &reply);
+		struct jobd_client_answer *a = NULL;
+
+		r = jobd_client_request_arrays(j->client, "call", fields,
+		                               j->sent, j->n_arrays,
+		                               jobctl_query_timeout(j), &a);
+		reply = a ? json_incref(jobd_client_answer_message(a)) : NULL;
+		jobd_client_answer_free(a);
 		if (r != JOBD_CLIENT_E_SERVER ||
 		    jobd_client_error_code(j->client) != JOBD_E_BUSY ||
 		    attempt >= j->retries)
@@ -159,21 +195,26 @@ int cmd_status(struct jobctl *j, int argc, char **argv)
 
 int cmd_result(struct jobctl *j, int argc, char **argv)
 {
-	json_t *reply = NULL;
+	struct jobd_client_answer *a = NULL;
+	const json_t *reply;
 	int r;
 
 	if (argc != 2)
 		return jobs_usage("result JOB");
-	r = jobs_ask(j, "result", argv[1], jobctl_query_timeout(j), &reply);
+	r = jobctl_arrays_load(j); /* checks --out-dir */
+	if (r == JOBCTL_OK)
+		r = jobs_ask_answer(j, "result", argv[1],
+		                    jobctl_query_timeout(j), &a);
 	if (r != JOBCTL_OK)
 		return r;
+	reply = jobd_client_answer_message(a);
 	if (!strcmp(jobs_str(reply, "type"), "status")) {
 		jobs_describe(stderr, reply);
 		r = JOBCTL_NOT_FINISHED;
 	} else {
-		r = jobctl_print_result(j, reply);
+		r = jobctl_print_answer(j, a);
 	}
-	json_decref(reply);
+	jobd_client_answer_free(a);
 	return r;
 }
 
@@ -193,25 +234,27 @@ static void wait_on_sigint(int sig)
 int cmd_wait(struct jobctl *j, int argc, char **argv)
 {
 	struct jobctl_bar bar;
-	json_t *reply = NULL;
+	struct jobd_client_answer *a = NULL;
 	int r;
 
 	if (argc != 2)
 		return jobs_usage("wait JOB");
 	jobctl_bar_init(&bar);
-	r = jobctl_client(j);
+	r = jobctl_arrays_load(j); /* checks --out-dir */
+	if (r == JOBCTL_OK)
+		r = jobctl_client(j);
 	if (r != JOBCTL_OK)
 		return r;
 	jobd_client_set_progress(j->client, jobctl_bar_progress_fn, &bar);
 	if (bar.on)
 		signal(SIGINT, wait_on_sigint);
 	jobctl_bar_update(&bar, -1.0, NULL);
-	r = jobs_ask(j, "attach", argv[1], j->timeout_ms, &reply);
+	r = jobs_ask_answer(j, "attach", argv[1], j->timeout_ms, &a);
 	jobctl_bar_clear(&bar);
 	if (r != JOBCTL_OK)
 		return r;
-	r = jobctl_print_result(j, reply);
-	json_decref(reply);
+	r = jobctl_print_answer(j, a);
+	jobd_client_answer_free(a);
 	return r;
 }
 
@@ -341,7 +384,7 @@ static int call_ask(void)
 }
 
 int jobctl_call_live(struct jobctl *j, const char *plugin, const json_t *input,
-                     json_t **result)
+                     struct jobd_client_answer **result)
 {
 	struct jobd_client_answer *a = NULL;
 	struct sigaction sa = {.sa_handler = call_on_sigint}, old;
@@ -359,9 +402,9 @@ int jobctl_call_live(struct jobctl *j, const char *plugin, const json_t *input,
 		deadline = jobs_now_ms() + j->timeout_ms;
 submit:
 	left = deadline < 0 ? 0 : deadline - jobs_now_ms();
-	r = jobd_client_submit(j->client, plugin, input,
-	                       deadline < 0 ? 0 : (int)(left < 1 ? 1 : left),
-	                       &id);
+	r = jobd_client_submit_arrays(
+	        j->client, plugin, input, j->sent, j->n_arrays,
+	        deadline < 0 ? 0 : (int)(left < 1 ? 1 : left), &id);
 	if (r != JOBD_CLIENT_OK) {
 		r = jobctl_fail(j, r, plugin);
 		goto out;
@@ -426,7 +469,8 @@ submit:
 			r = JOBCTL_OK;
 			goto out;
 		}
-		*result = json_incref(msg);
+		*result = a;
+		a = NULL;
 		r = JOBCTL_OK;
 		goto out;
 	}

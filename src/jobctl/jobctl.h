@@ -15,6 +15,8 @@
 
 #include <jobd/client.h>
 
+#include "jobctl/npy.h"
+
 /* Exit codes: part of the interface (--help, jobctl(1)). */
 enum jobctl_exit {
 	JOBCTL_OK = 0,           /* success */
@@ -29,6 +31,13 @@ enum jobctl_exit {
 #define JOBCTL_DEFAULT_QUERY_TIMEOUT_MS 10000
 #define JOBCTL_DEFAULT_RETRIES          5
 
+/* One --array NAME=@FILE.npy, and the file once mapped. */
+struct jobctl_array_arg {
+	char name[JOBD_ARRAY_NAME_MAX + 1];
+	const char *path; /* borrowed from argv */
+	struct npy_file file;
+};
+
 struct jobctl {
 	const char *servers; /* -s, else $JOBD_SERVER, else the default */
 	int timeout_ms;      /* --timeout; JOBD_CLIENT_FOREVER when unset */
@@ -38,11 +47,17 @@ struct jobctl {
 	bool provenance; /* --provenance: print {output, provenance} */
 	/* Credentials and TLS; NULL: the library's defaults ($JOBD_TOKEN,
 	 * $JOBD_TOKEN_FILE, $JOBD_CA, the system's CA store). */
-	const char *token_file;     /* --token-file */
-	const char *ca_file;        /* --ca */
-	const char *cert_file;      /* --cert (mutual TLS) */
-	const char *key_file;       /* --key */
-	struct jobd_client *client; /* made by jobctl_connect() */
+	const char *token_file; /* --token-file */
+	const char *ca_file;    /* --ca */
+	const char *cert_file;  /* --cert (mutual TLS) */
+	const char *key_file;   /* --key */
+	/* --array (repeatable): arrays sent with call and submit. */
+	struct jobctl_array_arg arrays[JOBD_ARRAYS_MAX];
+	size_t n_arrays;
+	const char *out_dir; /* --out-dir: where output arrays go */
+	bool force;          /* --force: replace existing NAME.npy */
+	struct jobd_array sent[JOBD_ARRAYS_MAX]; /* made by arrays_load */
+	struct jobd_client *client;              /* made by jobctl_connect() */
 };
 
 /* A subcommand: argv[0] is its name; returns an enum jobctl_exit. */
@@ -60,16 +75,45 @@ int cmd_result(struct jobctl *j, int argc, char **argv);
 int cmd_cancel(struct jobctl *j, int argc, char **argv);
 int cmd_jobs(struct jobctl *j, int argc, char **argv);
 
-/* call on a terminal or with --provenance: submits, shows the progress
- * bar, and on Ctrl-C asks whether to cancel or detach (then prints the
- * job id). *result: the result message (NULL after a detach). Returns an
- * exit code, after printing why on failure. */
+/* call on a terminal or with --provenance: submits (with the --array
+ * arrays), shows the progress bar, and on Ctrl-C asks whether to cancel
+ * or detach (then prints the job id). *result: the result answer (NULL
+ * after a detach). Returns an exit code, after printing why on failure. */
 int jobctl_call_live(struct jobctl *j, const char *plugin, const json_t *input,
-                     json_t **result);
+                     struct jobd_client_answer **result);
 
-/* Prints a finished job's answer message (result): its output, or with
- * --provenance {"job", "output", "provenance"}. Returns an exit code. */
-int jobctl_print_result(const struct jobctl *j, const json_t *msg);
+/* Prints a finished job's answer (a result message, and the arrays that
+ * came with it): its output, or with --provenance {"job", "output",
+ * "provenance"}. When arrays came, they are written as NAME.npy into
+ * --out-dir first and the output is printed as {"output", "arrays"} (with
+ * "provenance" and "job" as above), "arrays" naming each file. Returns an
+ * exit code. */
+int jobctl_print_answer(const struct jobctl *j,
+                        const struct jobd_client_answer *a);
+
+/* ---- arrays.c: binary arrays at the command line's edge ---- */
+
+/* Parses one --array argument, NAME=@FILE.npy, into j. Returns JOBCTL_OK
+ * or JOBCTL_USAGE after saying why. */
+int jobctl_array_arg(struct jobctl *j, const char *arg);
+
+/* Maps every --array file and checks --out-dir, before any connection:
+ * a bad file is refused with its reason. Fills j->sent. Returns
+ * JOBCTL_OK or JOBCTL_USAGE. */
+int jobctl_arrays_load(struct jobctl *j);
+
+/* Unmaps what jobctl_arrays_load mapped. */
+void jobctl_arrays_fini(struct jobctl *j);
+
+/*
+ * Writes the answer's arrays as DIR/NAME.npy (DIR: --out-dir, default the
+ * current directory). Without --force nothing is written when any of the
+ * files exists. On JOBCTL_OK *written is a new object {NAME: {"file",
+ * "dtype", "shape"}} (NULL when the answer has no arrays). Returns an
+ * exit code after saying why on failure.
+ */
+int jobctl_arrays_save(const struct jobctl *j,
+                       const struct jobd_client_answer *a, json_t **written);
 
 /* The live progress bar (progress.c): one line on stderr with the bar,
  * the percentage, the elapsed time and the message, only when stderr is

@@ -99,6 +99,16 @@ static void usage(FILE *f)
 	        "                         client certificate and key, for "
 	        "servers that\n"
 	        "                         ask for one (mutual TLS)\n"
+	        "      --array NAME=@FILE.npy\n"
+	        "                         call, submit: send the NumPy array "
+	        "in FILE as NAME\n"
+	        "                         (repeatable; needs a server of "
+	        "protocol version 2)\n"
+	        "      --out-dir DIR      call, wait, result: write output "
+	        "arrays as\n"
+	        "                         DIR/NAME.npy (default: the current "
+	        "directory)\n"
+	        "      --force            overwrite existing NAME.npy files\n"
 	        "  -h, --help             show this help\n"
 	        "  -V, --version          show the version\n"
 	        "\n"
@@ -131,9 +141,12 @@ static const struct option options[] = {
         {"compact", no_argument, NULL, 'c'},
         {"provenance", no_argument, NULL, 'P'},
         {"token-file", required_argument, NULL, 'T'},
-        {"ca", required_argument, NULL, 'A'},
+        {"ca", required_argument, NULL, 'a'},
         {"cert", required_argument, NULL, 'C'},
         {"key", required_argument, NULL, 'K'},
+        {"array", required_argument, NULL, 'A'},
+        {"out-dir", required_argument, NULL, 'O'},
+        {"force", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -192,7 +205,7 @@ static int parse_options(struct jobctl *j, int argc, char **argv)
 		case 'T':
 			j->token_file = optarg;
 			break;
-		case 'A':
+		case 'a':
 			j->ca_file = optarg;
 			break;
 		case 'C':
@@ -200,6 +213,16 @@ static int parse_options(struct jobctl *j, int argc, char **argv)
 			break;
 		case 'K':
 			j->key_file = optarg;
+			break;
+		case 'A':
+			if (jobctl_array_arg(j, optarg) != JOBCTL_OK)
+				return JOBCTL_USAGE;
+			break;
+		case 'O':
+			j->out_dir = optarg;
+			break;
+		case 'F':
+			j->force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -268,8 +291,15 @@ int main(int argc, char **argv)
 		if (i < argc)
 			args[nargs++] = argv[i++];
 	}
+	if (j.n_arrays && cmd->run != cmd_call && cmd->run != cmd_submit) {
+		jobctl_err("--array goes with call or submit, not %s",
+		           cmd->name);
+		r = JOBCTL_USAGE;
+		goto out;
+	}
 	r = cmd->run(&j, nargs, args);
 	jobd_client_free(j.client);
+	jobctl_arrays_fini(&j);
 out:
 	free(args);
 	return r;

@@ -9,6 +9,8 @@
  */
 #include "wire/message.h"
 
+#include "wire/array.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -572,9 +574,93 @@ int msg_parse(const char *body, size_t len, enum msg_from from, struct msg *out,
 	}
 	rc = msg_validate(root, from, out, err);
 	json_decref(root);
-	if (rc == 0)
+	if (rc == 0) {
 		out->size = len;
+		out->body = body;
+	}
 	return rc;
+}
+
+/* The end of the JSON string starting at s[i] == '"', or len. */
+static size_t span_skip_string(const char *s, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+/* The end of the JSON value starting at s[i] (valid JSON: the body was
+ * parsed already), or len. */
+static size_t span_skip_value(const char *s, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	if (i < len && s[i] == '"')
+		return span_skip_string(s, len, i);
+	if (i < len && s[i] != '{' && s[i] != '[') {
+		while (i < len && !strchr(",}] \t\r\n", s[i]))
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		if (s[i] == '"') {
+			i = span_skip_string(s, len, i) - 1;
+		} else if (s[i] == '{' || s[i] == '[') {
+			depth++;
+		} else if (s[i] == '}' || s[i] == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return len;
+}
+
+static size_t span_skip_ws(const char *s, size_t len, size_t i)
+{
+	while (i < len &&
+	       (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	return i;
+}
+
+int msg_member_span(const char *body, size_t len, const char *key, size_t *off,
+                    size_t *n)
+{
+	size_t klen = strlen(key), i, k0, v0, v1;
+	bool found = false;
+
+	i = span_skip_ws(body, len, 0);
+	if (i >= len || body[i] != '{')
+		return -1;
+	i = span_skip_ws(body, len, i + 1);
+	while (i < len && body[i] == '"') {
+		k0 = i;
+		i = span_skip_string(body, len, i);
+		i = span_skip_ws(body, len, i);
+		if (i >= len || body[i] != ':')
+			return -1;
+		v0 = span_skip_ws(body, len, i + 1);
+		v1 = span_skip_value(body, len, v0);
+		/* The last one wins, as in the parsed object. A key written
+		 * with escapes is not recognised: the caller falls back. */
+		if (v1 - v0 > 0 && k0 + klen + 2 <= len &&
+		    body[k0 + klen + 1] == '"' &&
+		    memcmp(body + k0 + 1, key, klen) == 0) {
+			*off = v0;
+			*n = v1 - v0;
+			found = true;
+		}
+		i = span_skip_ws(body, len, v1);
+		if (i < len && body[i] == ',')
+			i = span_skip_ws(body, len, i + 1);
+		else
+			break;
+	}
+	return found ? 0 : -1;
 }
 
 void msg_fini(struct msg *m)
@@ -583,6 +669,26 @@ void msg_fini(struct msg *m)
 		return;
 	json_decref(m->root);
 	memset(m, 0, sizeof(*m));
+}
+
+int msg_arrays(const struct msg *m, const void *data, uint64_t data_len,
+               struct jobd_array *out, size_t *n, struct msg_error *err)
+{
+	struct array_error ae;
+
+	if (array_parse(json_object_get(m->root, "arrays"), data, data_len, out,
+	                n, &ae) == 0)
+		return 0;
+	if (err) {
+		memset(err, 0, sizeof(*err));
+		err->has_id = m->has_id;
+		err->id = m->id;
+		set_error(err, ae.code, "%s: %s",
+		          msg_type_name(m->type) ? msg_type_name(m->type)
+		                                 : "message",
+		          ae.text);
+	}
+	return -1;
 }
 
 /* ---- builders ---- */
@@ -627,8 +733,13 @@ static json_t *put_str(json_t *o, const char *key, const char *s)
 
 json_t *msg_hello(const char *name)
 {
+	return msg_hello_version(name, PROTOCOL_VERSION);
+}
+
+json_t *msg_hello_version(const char *name, int64_t version)
+{
 	return put_str(put(start(MSG_HELLO, false, 0), "version",
-	                   json_integer(PROTOCOL_VERSION)),
+	                   json_integer(version)),
 	               "client", name);
 }
 

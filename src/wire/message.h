@@ -19,15 +19,20 @@
 
 #include <jansson.h>
 
+#include <jobd/array.h>
 #include <jobd/error.h>
 
-#define PROTOCOL_VERSION   1
-#define MSG_ID_MAX         ((int64_t)9007199254740991) /* 2^53 - 1 */
-#define MSG_JOB_ID_MAX_LEN 64
-#define MSG_NAME_MAX_LEN   64
-#define MSG_TOKEN_MAX_LEN  256 /* hello's token, bytes */
+/* The version this build's server speaks (its hello answers at most
+ * this), and the one that carries binary arrays (§12), which the client
+ * asks for. */
+#define PROTOCOL_VERSION        1
+#define PROTOCOL_VERSION_ARRAYS 2
+#define MSG_ID_MAX              ((int64_t)9007199254740991) /* 2^53 - 1 */
+#define MSG_JOB_ID_MAX_LEN      64
+#define MSG_NAME_MAX_LEN        64
+#define MSG_TOKEN_MAX_LEN       256 /* hello's token, bytes */
 /* Until a connection has authenticated, frames past this are refused
- * (docs/protocol.md §12): an unknown peer cannot make the server buffer
+ * (docs/protocol.md §13): an unknown peer cannot make the server buffer
  * max_frame_size bytes. */
 #define PROTOCOL_PREAUTH_MAX_FRAME (64u * 1024)
 
@@ -66,6 +71,10 @@ struct msg {
 	enum msg_type type;
 	json_t *root;
 	size_t size; /* bytes of the frame body it was parsed from */
+	/* That body, borrowed from msg_parse's caller: valid only as long
+	 * as the caller keeps it (in the daemon, while the message is
+	 * dispatched). NULL after msg_validate. */
+	const char *body;
 
 	bool has_id;
 	int64_t id;
@@ -118,6 +127,26 @@ int msg_validate(json_t *root, enum msg_from from, struct msg *out,
 
 void msg_fini(struct msg *m);
 
+/*
+ * Parses the `arrays` member of a parsed message against the data block
+ * of its frame (data, data_len: NULL and 0 for a version 1 frame) into
+ * out[0..*n) (room for JOBD_ARRAYS_MAX), pointing into data (array.h).
+ * Returns 0, or -1 with *err filled (BAD_REQUEST, carrying the message's
+ * id when it has one).
+ */
+int msg_arrays(const struct msg *m, const void *data, uint64_t data_len,
+               struct jobd_array *out, size_t *n, struct msg_error *err);
+
+/*
+ * Where the value of top-level member key lies in a JSON object's text
+ * body[0..len) that has been parsed as valid: *off and *n (the value's
+ * text from its first to its last byte). The last of duplicate keys wins,
+ * as in the parsed object. Returns 0, or -1 when the key is not found as
+ * written plainly (a key spelt with escapes is not recognised).
+ */
+int msg_member_span(const char *body, size_t len, const char *key, size_t *off,
+                    size_t *n);
+
 /* The wire name of a type ("call", "result", ...), NULL for MSG_UNKNOWN. */
 const char *msg_type_name(enum msg_type t);
 
@@ -136,6 +165,8 @@ json_t *msg_hello(const char *name); /* client hello: "client": name */
 /* Client hello with "token" (a secret: the caller wipes what it
  * encodes); token NULL leaves it out. */
 json_t *msg_hello_token(const char *name, const char *token);
+/* Client hello asking for a given protocol version. */
+json_t *msg_hello_version(const char *name, int64_t version);
 /* Server hello: "server": name, and the frame limit the client must keep. */
 json_t *msg_hello_server(const char *name, uint32_t max_frame_size);
 json_t *msg_call(int64_t id, const char *plugin, json_t *steal_input,

@@ -23,6 +23,7 @@
 #include "ipc/wmsg.h"
 #include "wire/frame.h"
 #include "worker/plugin_load.h"
+#include "worker/pyhost.h"
 
 /* As the daemon's thread mode: progress goes out at most this often, so a
  * plugin may report in its inner loop without flooding the socket. */
@@ -283,7 +284,12 @@ static int start_plugin(struct worker *w, struct wmsg *m)
 
 	w->log_level = m->log_level;
 	w->fd_threshold = m->fd_threshold;
-	rc = plugin_load(m->plugin, fd, &w->dl, &w->desc, &why);
+	/* NAME.py: the Python host serves it through a descriptor of its
+	 * own (pyhost.h); everything after the load is the same. */
+	if (pyhost_is_python(m->plugin))
+		rc = pyhost_load(m->plugin, fd, &w->desc, &why);
+	else
+		rc = plugin_load(m->plugin, fd, &w->dl, &w->desc, &why);
 	if (fd >= 0)
 		close(fd); /* the mapping keeps the file */
 	if (rc < 0) {

@@ -5,8 +5,8 @@
 #
 #   tests/fuzz/run.sh [-o DIR] [SECONDS] [HARNESS...]
 #
-# SECONDS: per harness (default 60); HARNESS: frame, message, config,
-# users, hello, wmsg, http_route
+# SECONDS: per harness (default 60); HARNESS: frame, message, array,
+# config, users, hello, wmsg, http_route
 # (default all). DIR (default $JOBD_FUZZ_DIR or /tmp/jobd-fuzz-$UID) holds
 # the binaries, the corpus each run grows (kept between runs) and crash
 # artifacts. The committed corpus (tests/fuzz/corpus/NAME) and regression
@@ -26,13 +26,14 @@ if [ "${1:-}" = "-o" ]; then
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-harnesses=${*:-frame message config users hello wmsg http_route}
+harnesses=${*:-frame message array config users hello wmsg http_route}
 cc=${CLANG:-clang}
 
 sources() { # harness -> its sources besides fuzz_NAME.c
 	case "$1" in
-	frame) echo "$top/src/wire/frame.c" ;;
-	message) echo "$top/src/wire/frame.c $top/src/wire/message.c" ;;
+	frame) echo "$top/src/wire/frame.c $top/src/wire/array.c" ;;
+	message) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
+	array) echo "$top/src/wire/frame.c $top/src/wire/array.c $top/src/wire/message.c" ;;
 	config)
 		echo "$top/src/daemon/config/access.c" \
 			"$top/src/daemon/config/config.c" \
@@ -40,15 +41,18 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \
 			"$top/src/daemon/config/yaml_json.c $top/src/wire/frame.c" \
-			"$top/src/auth/trusted.c"
+			"$top/src/wire/array.c $top/src/auth/trusted.c"
 		;;
 	users) echo "$top/src/auth/users.c $top/src/auth/token.c $top/src/auth/trusted.c" ;;
 	hello)
-		echo "$top/src/wire/frame.c $top/src/wire/message.c" \
-			"$top/src/auth/users.c $top/src/auth/token.c" \
+		echo "$top/src/wire/frame.c $top/src/wire/array.c" \
+			"$top/src/wire/message.c $top/src/auth/users.c $top/src/auth/token.c" \
 			"$top/src/auth/trusted.c"
 		;;
-	wmsg) echo "$top/src/wire/frame.c $top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c" ;;
+	wmsg)
+		echo "$top/src/wire/frame.c $top/src/wire/array.c" \
+			"$top/src/wire/message.c $top/src/ipc/wmsg.c $top/src/ipc/wchan.c"
+		;;
 	http_route)
 		echo "$top/src/daemon/net/http_route.c" \
 			"$top/src/daemon/config/config.c" \
@@ -56,11 +60,11 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 			"$top/src/daemon/config/store_section.c" \
 			"$top/src/daemon/config/units.c" \
 			"$top/src/daemon/config/yaml_json.c" \
-			"$top/src/wire/frame.c $top/src/wire/message.c" \
-			"$top/src/auth/trusted.c"
+			"$top/src/wire/frame.c $top/src/wire/array.c" \
+			"$top/src/wire/message.c $top/src/auth/trusted.c"
 		;;
 	*)
-		echo "run.sh: unknown harness $1 (frame, message, config, users, hello, wmsg, http_route)" >&2
+		echo "run.sh: unknown harness $1 (frame, message, array, config, users, hello, wmsg, http_route)" >&2
 		exit 2
 		;;
 	esac
@@ -68,7 +72,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 
 maxlen() {
 	case "$1" in
-	message | wmsg) echo 16384 ;;
+	message | array | wmsg) echo 16384 ;;
 	hello) echo 70000 ;;
 	*) echo 4096 ;;
 	esac
@@ -84,7 +88,8 @@ for h in $harnesses; do
 		stale=yes
 	else
 		for f in $srcs "$here/fuzz.h" "$top/src/wire/frame.h" \
-			"$top/src/wire/message.h" "$top/src/daemon/config/"*.h \
+			"$top/src/wire/array.h" "$top/src/wire/message.h" \
+			"$top/src/daemon/config/"*.h \
 			"$top/src/auth/users.h" "$top/src/auth/token.h" \
 			"$top/src/ipc/wmsg.h" "$top/src/ipc/wchan.h" \
 			"$top/src/daemon/net/http_route.h"; do

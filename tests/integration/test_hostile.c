@@ -384,11 +384,14 @@ START_TEST(huge_length_prefixes)
 		send(fd, junk, sizeof(junk), MSG_NOSIGNAL | MSG_DONTWAIT);
 		m = harness_recv(fd, 10000);
 		ck_assert_msg(m != NULL, "no error frame for a huge length");
-		ck_assert_str_eq(harness_error_code(m), "too_large");
+		/* The top bit set is an array frame's prefix (protocol
+		 * §12.1), a framing error before hello version 2. */
+		ck_assert_str_eq(harness_error_code(m),
+		                 i % 2 ? "too_large" : "bad_frame");
 		ck_assert_ptr_null(json_object_get(m, "id"));
 		ck_assert_ptr_nonnull(
 		        strstr(json_string_value(json_object_get(m, "message")),
-		               i % 2 ? "16777217" : "4294967295"));
+		               i % 2 ? "16777217" : "before hello version 2"));
 		json_decref(m);
 		ck_assert(harness_wait_closed(fd, 10000));
 		close(fd);

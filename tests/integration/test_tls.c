@@ -5,7 +5,7 @@
  * `openssl s_server` (it hands the client a jobd hello frame we give it on
  * its stdin, and prints what the client sent), the real jobd for a plain
  * port, and a small forked fake for the token answers the daemon will
- * give (docs/protocol.md §12). Each failure must say what failed.
+ * give (docs/protocol.md §13). Each failure must say what failed.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -438,7 +438,7 @@ START_TEST(test_wrong_kind_of_port)
 END_TEST
 
 /* ---- tokens --------------------------------------------------------------
- * A forked fake speaks the answers of docs/protocol.md §12: it reads the
+ * A forked fake speaks the answers of docs/protocol.md §13: it reads the
  * hello and answers with hello+user when the token is right, else with
  * error unauthorized; it writes the hello it got to a pipe. */
 

@@ -110,6 +110,7 @@ START_TEST(test_plugin_defaults)
 	ck_assert_uint_eq(p.timeout_ms, 0);
 	ck_assert_uint_eq(p.max_attempts, 3);
 	ck_assert_uint_eq(p.queue_delay_ms, 1000);
+	ck_assert_uint_eq(p.cache_max_bytes, 0); /* no result cache */
 	ck_assert_ptr_null(p.options);
 
 	c = ok("plugins:\n  echo:\n  other: {}\n");
@@ -126,6 +127,15 @@ START_TEST(test_plugin_defaults)
 	ck_assert_uint_eq(json_object_size(q->options), 0);
 	ck_assert_ptr_nonnull(config_plugin_find(c, "other"));
 	ck_assert_ptr_null(config_plugin_find(c, "nbody"));
+	ck_assert_uint_eq(q->cache_max_bytes, 0);
+	ck_assert_uint_eq(c->limits.max_array_bytes, 1024ull * 1024 * 1024);
+	config_free(c);
+
+	c = ok("limits: {max_array_bytes: 16MiB}\n"
+	       "plugins:\n  echo:\n    cache: {max_bytes: 1GiB}\n");
+	ck_assert_uint_eq(config_plugin_find(c, "echo")->cache_max_bytes,
+	                  1024ull * 1024 * 1024);
+	ck_assert_uint_eq(c->limits.max_array_bytes, 16ull * 1024 * 1024);
 	config_free(c);
 }
 END_TEST

@@ -50,7 +50,10 @@ START_TEST(checks)
 	refused(NULL, "jobd_plugin_entry returned NULL");
 	d = good;
 	d.abi_major = 2;
-	refused(&d, "ABI 2.0, but this jobd speaks 1.0");
+	d.abi_minor = 0;
+	snprintf(name, sizeof(name), "ABI 2.0, but this jobd speaks %u.%u",
+	         JOBD_PLUGIN_ABI_MAJOR, JOBD_PLUGIN_ABI_MINOR);
+	refused(&d, name);
 	d = good;
 	d.size = offsetof(struct jobd_plugin, process);
 	snprintf(name, sizeof(name), "descriptor of %u bytes is too small",

@@ -63,6 +63,7 @@ static const struct field limit_fields[] = {
         LIMIT(max_output_buffer, F_SIZE, KIB, TIB),
         LIMIT(max_input_buffer, F_SIZE, KIB, TIB),
         LIMIT(max_queued_input, F_SIZE, KIB, TIB),
+        LIMIT(max_array_bytes, F_SIZE, 64, 1024 * TIB),
         {"shutdown_timeout", F_DURATION,
          offsetof(struct config_limits, shutdown_timeout_ms), 8, 1,
          DURATION_MAX_MS},
@@ -258,8 +259,27 @@ static int limit_pair(struct reader *r, const char *key,
 static const char *const plugin_keys[] = {
         "workers",      "queue_bound", "queue_delay",  "timeout",
         "max_attempts", "options",     "isolation",    "memory_limit",
-        "kill_grace",   "max_crashes", "crash_window", NULL,
+        "kill_grace",   "max_crashes", "crash_window", "cache",
+        NULL,
 };
+
+static const char *const cache_keys[] = {"max_bytes", NULL};
+
+/* plugins.NAME.cache: the result cache (exec/cache.h). */
+static int cache_pair(struct reader *r, const char *key,
+                      const yaml_mark_t *key_mark, void *data)
+{
+	struct config_plugin *p = data;
+	uint64_t v;
+	int rc;
+
+	if (strcmp(key, "max_bytes") != 0)
+		return reader_fail_unknown_key(r, key_mark, key, cache_keys);
+	rc = read_number(r, F_SIZE, 1, 1024 * TIB, &v);
+	if (rc == 0)
+		p->cache_max_bytes = v;
+	return rc;
+}
 
 /* "process" or "thread", for the plugin key and the top-level default. */
 static int read_isolation(struct reader *r, enum config_isolation *out)
@@ -323,6 +343,8 @@ static int plugin_pair(struct reader *r, const char *key,
 		rc = read_number(r, F_COUNT, 1, 100, &v);
 		if (rc == 0)
 			p->max_attempts = (unsigned)v;
+	} else if (strcmp(key, "cache") == 0) {
+		rc = reader_section(r, cache_pair, p);
 	} else if (strcmp(key, "isolation") == 0) {
 		rc = read_isolation(r, &p->isolation);
 	} else if (strcmp(key, "memory_limit") == 0) {
@@ -602,6 +624,7 @@ void config_plugin_defaults(struct config_plugin *p)
 	p->timeout_ms = 0;
 	p->max_attempts = 3;
 	p->queue_delay_ms = 1000;
+	p->cache_max_bytes = 0;
 	p->isolation = CONFIG_ISOLATION_UNSET;
 	p->memory_limit = 0;
 	p->kill_grace_ms = 5000;
@@ -627,6 +650,7 @@ int config_defaults(struct config *c)
 	c->limits.max_output_buffer = 64 * MIB;
 	c->limits.max_input_buffer = GIB;
 	c->limits.max_queued_input = GIB;
+	c->limits.max_array_bytes = GIB;
 	c->limits.shutdown_timeout_ms = 30 * SEC_MS;
 	c->limits.result_ttl_ms = 7 * DAY_MS;
 	c->limits.result_budget = GIB;

@@ -35,6 +35,9 @@ struct config_plugin {
 	json_t *options;       /* always an object or other JSON value; owned */
 	uint64_t queue_delay_ms; /* queue_bound auto: the queueing delay
 	                            aimed for, 1 ms..1 h, default 1 s */
+	/* cache.max_bytes: results kept on disk for a retry-safe plugin
+	 * (exec/cache.h); 0 = no cache (the default). */
+	uint64_t cache_max_bytes;
 	/* Worker processes (docs/isolation.md). */
 	enum config_isolation isolation; /* UNSET: the top-level default */
 	uint64_t memory_limit;           /* bytes per worker; 0: none */
@@ -59,6 +62,9 @@ struct config_limits {
 	 * queue bound counts jobs; this bounds the memory they hold.
 	 * Default 1 GiB. */
 	uint64_t max_queued_input;
+	/* Protocol v2: the largest data block (binary arrays) of one
+	 * message, either way. Default 1 GiB. */
+	uint64_t max_array_bytes;
 	uint64_t shutdown_timeout_ms; /* default 30 s */
 	uint64_t result_ttl_ms;       /* default 7 days */
 	uint64_t result_budget; /* bytes of stored results, default 1 GiB */

@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/exec/arrays.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/provenance.h"
 
@@ -42,6 +43,8 @@ void job_free(struct job *j)
 	pthread_mutex_destroy(&j->lock);
 	free(j->fail_msg);
 	free(j->frame);
+	arrays_free(j->arrays);
+	free(j->arrays_sha256);
 	plugin_unref(j->plugin);
 	free(j);
 }

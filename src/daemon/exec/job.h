@@ -23,6 +23,7 @@
 #include "daemon/util/cq.h"
 #include "daemon/store/store.h"
 
+struct job_arrays;
 struct plugin;
 struct session;
 struct job_user;
@@ -46,6 +47,23 @@ struct job {
 	uint64_t *input_account;
 	uint64_t t_queued_ns;
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+	/* The protocol version of the caller: a result with arrays needs 2. */
+	int version;
+	/* SHA-256 (hex) of the input's JSON text as it arrived, or "" to
+	 * hash the parsed input instead (a job read back from the store). */
+	char input_sha256[65];
+	/* Binary arrays in and out (arrays.h), NULL for a call without
+	 * any; owned by the job until the loop hands it to the session that
+	 * sends the answer. */
+	struct job_arrays *arrays;
+	/* The call brought arrays (set before submit, read-only after: the
+	 * loop must not read arrays, which a worker may create). */
+	bool input_arrays;
+	/* Worker: the input arrays' hashes for provenance (arrays.h text,
+	 * malloc'd, NULL for none), and whether the result came from the
+	 * plugin's result cache. */
+	char *arrays_sha256;
+	bool cached;
 
 	/* Why the job should stop (a jobd_error), 0 while it should go on.
 	 * Written by the loop, read by the worker through host->cancelled. */

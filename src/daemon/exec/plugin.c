@@ -16,6 +16,8 @@
 
 #include "daemon/exec/job.h"
 #include "daemon/util/log.h"
+#include "daemon/exec/arrays.h"
+#include "daemon/exec/cache.h"
 #include "daemon/exec/procpool.h"
 #include "daemon/exec/provenance.h"
 #include "daemon/store/store.h"
@@ -126,6 +128,67 @@ static const char *host_job_id(const struct jobd_job *pub)
 	id = j->has_job_id ? j->job_id : NULL;
 	pthread_mutex_unlock(&j->lock);
 	return id;
+}
+
+/* ABI 1.1: binary arrays. The job's arrays are touched only by the worker
+ * running it while process() runs. */
+static size_t host_input_count(const struct jobd_job *pub)
+{
+	const struct job *j = (const struct job *)pub;
+
+	return j->arrays ? j->arrays->n_in : 0;
+}
+
+static int host_input_at(const struct jobd_job *pub, size_t i,
+                         struct jobd_array *out)
+{
+	const struct job *j = (const struct job *)pub;
+
+	if (!j->arrays || i >= j->arrays->n_in || !out)
+		return JOBD_E_NOT_FOUND;
+	*out = j->arrays->in[i];
+	return JOBD_OK;
+}
+
+static int host_input_array(const struct jobd_job *pub, const char *name,
+                            struct jobd_array *out)
+{
+	const struct job *j = (const struct job *)pub;
+	const struct jobd_array *a = arrays_find_input(j->arrays, name);
+
+	if (!a || !out)
+		return JOBD_E_NOT_FOUND;
+	*out = *a;
+	return JOBD_OK;
+}
+
+static int host_output_array(struct jobd_job *pub, const char *name,
+                             uint32_t dtype, uint32_t ndim,
+                             const uint64_t *shape, void **data)
+{
+	struct job *j = (struct job *)pub;
+	char why[200];
+	void *dummy;
+	int rc;
+
+	if (!data)
+		data = &dummy;
+	*data = NULL;
+	if (!j->arrays && !(j->arrays = arrays_new())) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	} else {
+		rc = arrays_add_output(j->arrays, name, dtype, ndim, shape,
+		                       atomic_load(&j->plugin->max_array_bytes),
+		                       data, why, sizeof(why));
+	}
+	if (rc == 0)
+		return JOBD_OK;
+	free(j->fail_msg);
+	j->fail_msg = strdup(why);
+	return rc == -EINVAL  ? JOBD_E_BAD_REQUEST
+	       : rc == -EFBIG ? JOBD_E_TOO_LARGE
+	                      : JOBD_E_INTERNAL;
 }
 
 /* --- loading ------------------------------------------------------------- */
@@ -268,6 +331,7 @@ int plugin_open(struct plugin_files *files, const char *path, int fd,
 	}
 	atomic_init(&p->refs, 1);
 	atomic_init(&p->max_frame_size, FRAME_MAX_LIMIT);
+	atomic_init(&p->max_array_bytes, (uint64_t)1 << 30);
 	rc = file_open(files, fd, &p->file, why);
 	if (rc < 0)
 		goto fail;
@@ -327,6 +391,12 @@ int plugin_open(struct plugin_files *files, const char *path, int fd,
 	p->host.pub.cancelled = host_cancelled;
 	p->host.pub.fail = host_fail;
 	p->host.pub.job_id = host_job_id;
+	p->host.pub.input_count = host_input_count;
+	p->host.pub.input_at = host_input_at;
+	p->host.pub.input_array = host_input_array;
+	p->host.pub.output_array = host_output_array;
+	/* progress_arrays stays NULL: progress carries no arrays yet, which
+	 * the ABI allows (JOBD_HOST_HAS says so to the plugin). */
 	p->host.plugin = p;
 	*out = p;
 	return 0;
@@ -366,6 +436,60 @@ static bool plugin_code_ok(int code)
 	       code == JOBD_E_BUSY;
 }
 
+/* A result with output arrays: the frame as pieces in j->arrays->answer
+ * (its arrays sent from their shared memory, uncopied). Returns 0, or -1
+ * with j->status and *text saying why the client gets an error instead.
+ * output is consumed on success only. */
+static int plugin_encode_arrays(struct plugin *p, struct job *j, json_t *output,
+                                const char *prov, char **text)
+{
+	uint32_t max = atomic_load(&p->max_frame_size);
+	struct job_arrays *a = j->arrays;
+	size_t json_len;
+	bool detached;
+	int rc;
+
+	if (j->version < PROTOCOL_VERSION_ARRAYS) {
+		j->status = JOBD_E_BAD_REQUEST;
+		*text = strdup("the result carries binary arrays, which need "
+		               "protocol version 2 (say so in hello)");
+		return -1;
+	}
+	pthread_mutex_lock(&j->lock);
+	detached = j->has_job_id;
+	pthread_mutex_unlock(&j->lock);
+	if (detached) {
+		/* The store keeps JSON results only, for now. */
+		j->status = JOBD_E_PLUGIN_FAILED;
+		*text = strdup("a detached job's result cannot carry arrays "
+		               "yet; call it without detaching");
+		return -1;
+	}
+	rc = frame_encode_result_arrays(j->req_id, output, prov, a->out,
+	                                a->n_out, &a->answer);
+	if (rc < 0) {
+		j->status = JOBD_E_PLUGIN_FAILED;
+		return -1;
+	}
+	/* head = prefix, JSON, padding: the JSON is what max_frame_size
+	 * bounds. */
+	json_len = a->answer.head_len - FRAME_ARRAY_PREFIX_SIZE;
+	while (json_len &&
+	       a->answer.head[FRAME_ARRAY_PREFIX_SIZE + json_len - 1] == '\0')
+		json_len--;
+	if (json_len > max) {
+		frame_out_fini(&a->answer);
+		memset(&a->answer, 0, sizeof(a->answer));
+		j->status = JOBD_E_PLUGIN_FAILED;
+		*text = strdup_printf("output of %zu bytes is over "
+		                      "max_frame_size %u",
+		                      json_len, max);
+		return -1;
+	}
+	json_decref(output);
+	return 0;
+}
+
 /* Encodes the answer into j->frame on the worker, so the loop only writes
  * bytes: a result of output, or else the error msg (each consumed). An
  * answer that cannot be encoded, or that is larger than a client may
@@ -374,9 +498,19 @@ static void plugin_encode_answer(struct plugin *p, struct job *j,
                                  json_t *output, json_t *msg, const char *prov)
 {
 	uint32_t max = atomic_load(&p->max_frame_size);
+	struct job_arrays *a = j->arrays;
 	char *text = NULL;
 	int rc;
 
+	if (output && a && a->n_out) {
+		rc = plugin_encode_arrays(p, j, output, prov, &text);
+		if (rc == 0) {
+			json_decref(msg);
+			return;
+		}
+		json_decref(output);
+		goto fail;
+	}
 	/* A result goes straight to a frame (the common case, no message
 	 * object around it); an error through the message codec. */
 	if (output)
@@ -392,12 +526,14 @@ static void plugin_encode_answer(struct plugin *p, struct job *j,
 		                     "max_frame_size %u",
 		                     j->frame_len - FRAME_HEADER_SIZE, max);
 	}
+fail:
 	free(j->frame);
 	j->frame = NULL;
 	j->frame_len = 0;
-	j->status = JOBD_E_PLUGIN_FAILED;
+	if (j->status == JOBD_OK)
+		j->status = JOBD_E_PLUGIN_FAILED;
 	json_decref(msg);
-	msg = msg_error(true, j->req_id, JOBD_E_PLUGIN_FAILED,
+	msg = msg_error(true, j->req_id, j->status,
 	                text ? text : "output could not be encoded");
 	if (!msg || frame_encode(msg, &j->frame, &j->frame_len) < 0)
 		j->frame = NULL; /* out of memory: the client gets nothing */
@@ -462,15 +598,25 @@ static char *plugin_provenance(struct plugin *p, struct job *j,
 	        .finished_ms = j->finished_wall_ms,
 	        .cpu_seconds = j->cpu_seconds,
 	        .attempt = j->prior_attempts + 1,
+	        .options = p->options,
+	        .arrays_sha256 = j->arrays_sha256,
+	        .cached = j->cached,
 	        .cpu_user_s = j->cpu_user_s,
 	        .cpu_system_s = j->cpu_system_s,
 	        .peak_rss_kb = j->peak_rss_kb,
 	        .has_peak_rss = j->has_peak_rss,
 	};
-	sha256_json_hex(j->input, pv->input_sha256);
+	/* The bytes that arrived, hashed on the loop as they lay in the
+	 * frame; a job read back from the store has only its parsed input. */
+	if (j->input_sha256[0])
+		memcpy(pv->input_sha256, j->input_sha256,
+		       sizeof(pv->input_sha256));
+	else
+		sha256_json_hex(j->input, pv->input_sha256);
 	if (!p->prov_static)
 		return NULL;
-	size = strlen(p->prov_static) + 512;
+	size = strlen(p->prov_static) + 512 +
+	       (j->arrays_sha256 ? strlen(j->arrays_sha256) + 32 : 0);
 	text = malloc(size);
 	if (text && provenance_text(pv, p->prov_static, text, size) < 0) {
 		free(text);
@@ -579,14 +725,40 @@ static double tv_seconds(const struct timeval *tv)
 	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
+/* The result cache's key for j (cache.h) into key[65], or "" for none. */
+static void plugin_cache_key(struct plugin *p, struct job *j, char key[65])
+{
+	key[0] = '\0';
+	if (!p->cache)
+		return;
+	if (!j->input_sha256[0])
+		sha256_json_hex(j->input, j->input_sha256);
+	if (cache_key(p->sha256, p->options_sha256, j->input_sha256,
+	              j->arrays_sha256, key) < 0)
+		key[0] = '\0';
+}
+
 static void plugin_run(void *ctx, void *worker_state, struct job *j)
 {
 	struct plugin *p = ctx;
 	json_t *output = NULL;
 	bool ran = false;
+	char key[65];
 	int rc = plugin_job_begin(p, j);
 
 	if (rc == JOBD_OK) {
+		/* Hashed here, on the worker, from the bytes as received:
+		 * the plugin only ever gets them read-only. */
+		arrays_input_hashes(j->arrays, &j->arrays_sha256);
+		plugin_cache_key(p, j, key);
+	}
+	if (rc == JOBD_OK && key[0] &&
+	    result_cache_get(p->cache, key, &output) == 0) {
+		/* The same build, options and input ran before. */
+		j->cached = true;
+		j->finished_wall_ms = wall_ms();
+		ran = true;
+	} else if (rc == JOBD_OK) {
 		/* One getrusage on each side gives user and system time and
 		 * their sum (cpu_seconds): as many syscalls as the thread CPU
 		 * clock took alone (docs/benchmarks.md counts them). */
@@ -604,6 +776,10 @@ static void plugin_run(void *ctx, void *worker_state, struct job *j)
 			j->cpu_seconds = j->cpu_user_s + j->cpu_system_s;
 		}
 		ran = true;
+		/* Results with arrays are not cached (cache.h). */
+		if (rc == JOBD_OK && output && key[0] &&
+		    !(j->arrays && j->arrays->n_out))
+			result_cache_put(p->cache, key, output);
 	}
 	plugin_job_end(p, j, rc, output, ran, false);
 }
@@ -699,6 +875,21 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 			return -EINVAL;
 		}
 	}
+	/* Provenance names the options every result is made with. */
+	p->options = json_incref((json_t *)options);
+	sha256_json_hex(options, p->options_sha256);
+	{
+		struct provenance pv = {.plugin = p->desc->name,
+		                        .version = p->desc->version,
+		                        .plugin_sha256 = p->sha256,
+		                        .options = options};
+		char *text = provenance_static_text(&pv);
+
+		if (text) {
+			free(p->prov_static);
+			p->prov_static = text;
+		}
+	}
 	json_decref(empty);
 	p->started = true;
 	/* The plugin's own queue_delay wins over the caller's default. */
@@ -712,6 +903,27 @@ int plugin_start(struct plugin *p, const struct config_plugin *section,
 		return rc;
 	}
 	return 0;
+}
+
+int plugin_set_cache(struct plugin *p, const char *dir, uint64_t max_bytes,
+                     char **why)
+{
+	*why = NULL;
+	if (p->process) {
+		*why = strdup("cache: not yet for plugins in worker processes "
+		              "(isolation: process); set isolation: thread to "
+		              "cache it");
+		return -ENOTSUP;
+	}
+	if (!(p->desc->flags & JOBD_PLUGIN_RETRY_SAFE)) {
+		*why = strdup_printf("cache: only a retry-safe plugin (one "
+		                     "whose result depends on its input alone) "
+		                     "may be cached; %s is not",
+		                     p->desc->name);
+		return -EINVAL;
+	}
+	p->cache = result_cache_open(dir, max_bytes, why);
+	return p->cache ? 0 : -EIO;
 }
 
 int plugin_reconfigure(struct plugin *p, const struct config_plugin *section)
@@ -739,6 +951,8 @@ void plugin_unref(struct plugin *p)
 	file_unref(p->file); /* dlclose()s when no instance is left */
 	free(p->host.init_fail);
 	free(p->prov_static);
+	json_decref(p->options);
+	result_cache_free(p->cache);
 	free(p->path);
 	free(p);
 }

@@ -46,6 +46,9 @@ struct plugin {
 	/* limits.max_frame_size: an answer larger than a client may accept
 	 * is refused on the worker. Set by the loop, read by workers. */
 	atomic_uint max_frame_size;
+	/* limits.max_array_bytes: bounds a result's output arrays. Set by
+	 * the loop, read by workers. */
+	atomic_uint_fast64_t max_array_bytes;
 	unsigned max_attempts;
 
 	/* The file as loaded, to see whether a reload must replace it. */
@@ -55,6 +58,13 @@ struct plugin {
 	off_t size;
 	char sha256[65];   /* hex digest of the .so, for provenance */
 	char *prov_static; /* provenance members common to all its jobs */
+	/* The options init() was given (a reference; an empty object when
+	 * the config has none): recorded in provenance. */
+	json_t *options;
+	char options_sha256[65]; /* of their canonical text */
+	/* The result cache (cache.h), NULL for none. Set once before the
+	 * first job; its own lock serves the workers. */
+	struct result_cache *cache;
 
 	/* The loaded object, shared with other instances of the same file. */
 	struct plugin_file *file;
@@ -101,6 +111,14 @@ int plugin_open(struct plugin_files *files, const char *path, int fd,
 
 /* Calls init with the section's options and starts the pool, whose
  * completions go to done. On failure *why says why (caller frees). */
+/*
+ * Gives a started plugin its result cache in dir (plugins.NAME.cache,
+ * cache.h). Only a retry-safe plugin may have one: for another the cache
+ * is refused with a warning. Returns 0 or a negative errno with *why.
+ */
+int plugin_set_cache(struct plugin *p, const char *dir, uint64_t max_bytes,
+                     char **why);
+
 int plugin_start(struct plugin *p, const struct config_plugin *section,
                  uint64_t target_delay_ms, struct cq *done, char **why);
 

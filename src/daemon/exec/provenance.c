@@ -195,14 +195,36 @@ json_t *iso8601_json(int64_t unix_ms)
 	return json_string(buf);
 }
 
+/* Adds options_sha256 and, when small, options to o (the members both
+ * forms of provenance carry). */
+static void provenance_add_options(json_t *o, const json_t *options)
+{
+	const size_t flags = JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY;
+	char hex[SHA256_HEX_LEN + 1];
+	char *text;
+
+	if (!o || !options)
+		return;
+	text = json_dumps(options, flags);
+	if (!text)
+		return;
+	if (sha256_hex(text, strlen(text), hex) == 0)
+		json_object_set_new(o, "options_sha256", json_string(hex));
+	if (strlen(text) <= PROVENANCE_OPTIONS_MAX)
+		json_object_set_new(o, "options",
+		                    json_deep_copy((json_t *)options));
+	free(text);
+}
+
 json_t *provenance_json(const struct provenance *pv)
 {
 	char host[256];
+	json_t *o;
 
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
-	json_t *o = json_pack(
+	o = json_pack(
 	        "{ss ss ss ss so so so sf sI ss ss sf sf}", "plugin",
 	        pv->plugin, "version", pv->version ? pv->version : "",
 	        "plugin_sha256", pv->plugin_sha256 ? pv->plugin_sha256 : "",
@@ -217,6 +239,12 @@ json_t *provenance_json(const struct provenance *pv)
 	if (o && pv->has_peak_rss)
 		json_object_set_new(o, "peak_rss_kb",
 		                    json_integer((json_int_t)pv->peak_rss_kb));
+	provenance_add_options(o, pv->options);
+	if (o && pv->arrays_sha256)
+		json_object_set_new(o, "arrays_sha256",
+		                    json_loads(pv->arrays_sha256, 0, NULL));
+	if (o && pv->cached)
+		json_object_set_new(o, "cached", json_true());
 	return o;
 }
 
@@ -234,7 +262,8 @@ char *provenance_static_text(const struct provenance *pv)
 	              pv->version ? pv->version : "", "plugin_sha256",
 	              pv->plugin_sha256 ? pv->plugin_sha256 : "", "host", host,
 	              "jobd", JOBD_VERSION);
-	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	provenance_add_options(o, pv->options);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(o);
 	if (!text)
 		return NULL;
@@ -318,6 +347,14 @@ int provenance_text(const struct provenance *pv, const char *static_text,
 	        p, end, num,
 	        (size_t)(put_uint(num, pv->attempt ? pv->attempt : 1) - num));
 	p = PUT_LIT(p, end, ",");
+	if (pv->cached)
+		p = PUT_LIT(p, end, "\"cached\":true,");
+	if (pv->arrays_sha256) {
+		p = PUT_LIT(p, end, "\"arrays_sha256\":");
+		p = put_mem(p, end, pv->arrays_sha256,
+		            strlen(pv->arrays_sha256));
+		p = PUT_LIT(p, end, ",");
+	}
 	p = put_mem(p, end, static_text, strlen(static_text));
 	p = put_mem(p, end, "}", 2); /* with the terminating NUL */
 	return p ? (int)(p - buf - 1) : -1;

@@ -29,6 +29,16 @@ struct provenance {
 	int64_t queued_ms, started_ms, finished_ms; /* Unix ms, UTC */
 	double cpu_seconds; /* thread CPU time of process() */
 	unsigned attempt;   /* 1 for a first run; more after restarts */
+	/* The plugin's effective options (its config's `options:`, an
+	 * empty object when none), borrowed; NULL leaves them out. Their
+	 * canonical JSON's SHA-256 is always recorded; the options
+	 * themselves when that text is at most PROVENANCE_OPTIONS_MAX. */
+	const json_t *options;
+	/* {"name":"hex",...}: SHA-256 of each input array's bytes as
+	 * received (JSON object text, borrowed), or NULL for none. */
+	const char *arrays_sha256;
+	/* Answered from the result cache (cache.h): process() did not run. */
+	bool cached;
 	/* User and system CPU seconds of the job (process mode: the worker's
 	 * getrusage around process(); thread mode: RUSAGE_THREAD), and the
 	 * worker's peak RSS during the job in KiB (process mode only: a
@@ -37,6 +47,10 @@ struct provenance {
 	uint64_t peak_rss_kb;
 	bool has_peak_rss;
 };
+
+/* Options whose canonical text is longer appear in provenance only as
+ * their hash (options_sha256). */
+#define PROVENANCE_OPTIONS_MAX 1024
 
 /* Hex SHA-256 of buf[0..len) into out[65]. Returns 0 or -EIO. */
 int sha256_hex(const void *buf, size_t len, char out[SHA256_HEX_LEN + 1]);
@@ -61,7 +75,8 @@ json_t *iso8601_json(int64_t unix_ms);
 json_t *provenance_json(const struct provenance *pv);
 
 /* The members that are the same for every job of a plugin (plugin,
- * version, plugin_sha256, host, jobd), as JSON text without the braces,
+ * version, plugin_sha256, options_sha256 and options, host, jobd), as
+ * JSON text without the braces,
  * for provenance_text. malloc'd; NULL without memory. */
 char *provenance_static_text(const struct provenance *pv);
 

@@ -15,6 +15,7 @@
 
 #include "auth/trusted.h"
 #include "daemon/exec/pool.h"
+#include "daemon/exec/pyplugin.h"
 #include "daemon/util/log.h"
 
 void registry_init(struct registry *reg, struct cq *done)
@@ -153,11 +154,13 @@ int registry_open_file(const struct config *cfg, const char *path, int *fd)
 	return open_checked(path, 0, cfg->plugin_strict_modes, "plugin ", fd);
 }
 
+/* NAME.so, and NAME.py for the Python host (exec/pyplugin.h). */
 static bool is_plugin_file(const char *name)
 {
 	size_t n = strlen(name);
 
-	return name[0] != '.' && n > 3 && !strcmp(name + n - 3, ".so");
+	return name[0] != '.' && n > 3 &&
+	       (!strcmp(name + n - 3, ".so") || pyplugin_is_python(name));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -232,6 +235,7 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 	}
 	section = section_for(cfg, plugin_name(p), &defaults);
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 	/* A section that does not say takes the top-level isolation. */
 	eff = *section;
 	if (eff.isolation == CONFIG_ISOLATION_UNSET)
@@ -240,6 +244,20 @@ static struct plugin *load_fd(struct registry *reg, const struct config *cfg,
 		log_error("plugin %s (%s): %s; skipped", path, plugin_name(p),
 		          why);
 		goto fail;
+	}
+	if (section->cache_max_bytes) {
+		char dir[4096];
+
+		snprintf(dir, sizeof(dir), "%s/cache/%s", cfg->state_dir,
+		         plugin_name(p));
+		if (plugin_set_cache(p, dir, section->cache_max_bytes, &why) <
+		    0) {
+			/* Running uncached is safe; only slower. */
+			log_warning("plugin %s: %s; running without a cache",
+			            plugin_name(p), why);
+			free(why);
+			why = NULL;
+		}
 	}
 	log_info("plugin %s %s loaded from %s (%u %s)", plugin_name(p),
 	         p->desc->version ? p->desc->version : "", path,
@@ -253,6 +271,29 @@ fail:
 	return NULL;
 }
 
+/* A NAME.py, open on fd (taken over) after the same trust step as a .so:
+ * served by jobd-worker's Python host, in worker processes only
+ * (docs/python-plugins.md). */
+static struct plugin *load_python(const struct config *cfg, const char *path,
+                                  int fd)
+{
+	struct config_plugin defaults;
+	char name[65], *why;
+
+	close(fd); /* the process pool is to pass it on as plugin_fd */
+	if (pyplugin_name(path, name, sizeof(name)) < 0) {
+		log_error("plugin %s: the file name is not a plugin name (want "
+		          "1-64 of [a-z0-9_-], then .py); skipped",
+		          path);
+		return NULL;
+	}
+	why = pyplugin_refusal(name, section_for(cfg, name, &defaults));
+	log_error("plugin %s (%s): %s; skipped", path, name,
+	          why ? why : "out of memory");
+	free(why);
+	return NULL;
+}
+
 struct plugin *registry_load(struct registry *reg, const struct config *cfg,
                              const char *path)
 {
@@ -260,6 +301,8 @@ struct plugin *registry_load(struct registry *reg, const struct config *cfg,
 
 	if (registry_open_file(cfg, path, &fd) < 0)
 		return NULL;
+	if (pyplugin_is_python(path))
+		return load_python(cfg, path, fd);
 	return load_fd(reg, cfg, path, fd);
 }
 
@@ -353,6 +396,7 @@ static void keep_running(struct plugin *p, const struct config *cfg)
 
 	plugin_reconfigure(p, section_for(cfg, plugin_name(p), &defaults));
 	atomic_store(&p->max_frame_size, cfg->limits.max_frame_size);
+	atomic_store(&p->max_array_bytes, cfg->limits.max_array_bytes);
 }
 
 static struct plugin *find_path(const struct registry *reg, const char *path)

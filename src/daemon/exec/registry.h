@@ -55,11 +55,11 @@ int registry_add(struct registry *reg, struct plugin *p);
  */
 int registry_open_file(const struct config *cfg, const char *path, int *fd);
 
-/* Appends DIR/NAME.so for every plugin file in dir, sorted by name. The
- * directory goes through the trust check first and is listed through the
- * descriptor checked: a refused one (logged) lists nothing and returns
- * -EPERM, unless strict is false (a warning). A missing directory is
- * logged, not an error. */
+/* Appends DIR/NAME.so and DIR/NAME.py (a Python plugin, exec/pyplugin.h)
+ * for every plugin file in dir, sorted by name. The directory goes through
+ * the trust check first and is listed through the descriptor checked: a
+ * refused one (logged) lists nothing and returns -EPERM, unless strict is
+ * false (a warning). A missing directory is logged, not an error. */
 int registry_scan_dir(const char *dir, bool strict, char ***paths,
                       size_t *n_paths);
 

@@ -23,7 +23,11 @@
 #include "daemon/net/net.h"
 #include "daemon/net/tls.h"
 #include "daemon/util/log.h"
+#include "daemon/util/shm.h"
 #include "wire/message.h"
+
+/* Bytes per read and write callback once arrays may flow. */
+#define CONN_ARRAY_IO_CHUNK (4u << 20)
 
 /* How long a closing connection may take to read its last error frame. */
 #define CLOSE_GRACE_SEC 2
@@ -54,20 +58,14 @@ static void frame_cleanup(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-static void conn_send_frame(struct session *s, char *frame, size_t len)
+/* Something was queued: write it this loop turn, and hold a client
+ * that does not read to max_output_buffer. */
+static void conn_queued(struct conn *c)
 {
-	struct conn *c = conn_of(s);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const struct config_limits *lim = c->net->limits;
 	size_t pending;
 
-	if (!frame)
-		return;
-	/* By reference: the worker's buffer goes to the socket uncopied. */
-	if (evbuffer_add_reference(out, frame, len, frame_cleanup, NULL) < 0) {
-		free(frame);
-		return;
-	}
 	/* NOTE: EV_WRITE stays disabled while the socket keeps up, so that
 	 * queueing an answer costs no epoll_ctl: the flush event writes
 	 * everything queued in this turn of the loop with one writev, and
@@ -93,6 +91,79 @@ static void conn_send_frame(struct session *s, char *frame, size_t len)
 	} else if (pending > lim->max_output_buffer && !c->paused_output) {
 		c->paused_output = true;
 		conn_update_reading(c);
+	}
+}
+
+static void conn_send_frame(struct session *s, char *frame, size_t len)
+{
+	struct conn *c = conn_of(s);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (!frame)
+		return;
+	/* By reference: the worker's buffer goes to the socket uncopied. */
+	if (evbuffer_add_reference(out, frame, len, frame_cleanup, NULL) < 0) {
+		free(frame);
+		return;
+	}
+	conn_queued(c);
+}
+
+/* What the last piece of a frame calls when libevent lets go of it. */
+struct pieces_done {
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void pieces_cleanup(const void *data, size_t len, void *arg)
+{
+	struct pieces_done *d = arg;
+
+	d->done(d->arg);
+	free(d);
+}
+
+static void conn_send_pieces(struct session *s, const struct iovec *iov, int n,
+                             void (*done)(void *arg), void *arg)
+{
+	struct conn *c = conn_of(s);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *frame = evbuffer_new();
+	struct pieces_done *d = malloc(sizeof(*d));
+	int i, last = n - 1;
+
+	/* The pieces go by reference (an array's bytes are never copied);
+	 * they are gathered first so that the frame is queued whole or not
+	 * at all. Empty pieces are skipped: the done call rides on the last
+	 * piece that has bytes. */
+	while (last > 0 && iov[last].iov_len == 0)
+		last--;
+	if (!frame || !d || n < 1)
+		goto fail;
+	d->done = done;
+	d->arg = arg;
+	for (i = 0; i <= last; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if (evbuffer_add_reference(frame, iov[i].iov_base,
+		                           iov[i].iov_len,
+		                           i == last ? pieces_cleanup : NULL,
+		                           i == last ? d : NULL) < 0)
+			goto fail;
+		if (i == last)
+			d = NULL; /* the buffer calls it now */
+	}
+	if (evbuffer_add_buffer(out, frame) < 0)
+		log_warning("%s: an answer could not be queued", c->s.peer);
+	evbuffer_free(frame); /* runs done if the pieces did not move */
+	conn_queued(c);
+	return;
+fail:
+	if (frame)
+		evbuffer_free(frame);
+	if (d) {
+		free(d);
+		done(arg);
 	}
 }
 
@@ -133,7 +204,10 @@ static void conn_set_frame_cap(struct session *s, uint32_t max)
 
 /* --- reading ------------------------------------------------------------- */
 
-static void conn_handle_frame(struct conn *c, const char *body, size_t len)
+/* One whole frame: its body and, for an array frame, its data block
+ * (owned here; NULL for none). */
+static void conn_handle_frame(struct conn *c, const char *body, size_t len,
+                              void *data, uint64_t data_len)
 {
 	struct msg m;
 	struct msg_error err;
@@ -141,10 +215,59 @@ static void conn_handle_frame(struct conn *c, const char *body, size_t len)
 	if (msg_parse(body, len, MSG_FROM_CLIENT, &m, &err) < 0) {
 		session_send_error(&c->s, err.has_id, err.id, err.code, "%s",
 		                   err.text);
+		shm_free(data);
 		return;
 	}
+	c->s.in_data = data;
+	c->s.in_data_len = data_len;
 	c->net->ops->message(c->net->ops_arg, &c->s, &m);
+	shm_free(c->s.in_data); /* unless the handler kept it */
+	c->s.in_data = NULL;
+	c->s.in_data_len = 0;
 	msg_fini(&m);
+}
+
+static const struct frame_data_ops conn_shm_ops = {
+        .alloc = shm_alloc_cb,
+        .release = shm_release_cb,
+};
+
+/* After a hello that agreed on version 2, array frames are accepted from
+ * the next frame on, their data blocks put in shared memory. */
+static void conn_check_version(struct conn *c)
+{
+	if (c->arrays || c->s.version < PROTOCOL_VERSION_ARRAYS)
+		return;
+	frame_decoder_allow_arrays(&c->dec, c->s.max_array_bytes,
+	                           &conn_shm_ops);
+	/* libevent moves 16 KiB per read and write callback by default: an
+	 * 8 MB array would take 500 turns of the loop each way. */
+	bufferevent_set_max_single_read(c->bev, CONN_ARRAY_IO_CHUNK);
+	bufferevent_set_max_single_write(c->bev, CONN_ARRAY_IO_CHUNK);
+	c->arrays = true;
+}
+
+/* Inside an array frame's data block with nothing buffered: reads from
+ * the socket straight into the block (one copy, the kernel's, instead of
+ * socket -> evbuffer -> block). Returns the decoder's status after the
+ * bytes read (FRAME_MORE when none could be), or -1 at EOF or an error,
+ * which the bufferevent then reports on its own read. */
+static int conn_read_direct(struct conn *c)
+{
+	size_t room;
+	void *p;
+	ssize_t n;
+	int st = FRAME_MORE;
+
+	while ((p = frame_decoder_direct(&c->dec, &room)) && room) {
+		n = recv(bufferevent_getfd(c->bev), p, room, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		st = frame_decoder_wrote(&c->dec, (size_t)n);
+		if (st != FRAME_MORE)
+			break;
+	}
+	return st;
 }
 
 /* Keeps net->input_reserved the sum of the frame bodies the decoders have
@@ -155,7 +278,7 @@ static void conn_handle_frame(struct conn *c, const char *body, size_t len)
 static int conn_account_input(struct conn *c)
 {
 	struct net *n = c->net;
-	uint64_t now = c->dec.body ? c->dec.body_size : 0;
+	uint64_t now = frame_decoder_reserve(&c->dec);
 	uint64_t others = n->input_reserved - c->input_reserved;
 
 	if (now > c->input_reserved &&
@@ -182,12 +305,21 @@ static void conn_process_input(struct conn *c)
 	size_t used, len;
 	const char *whole;
 	uint32_t whole_len;
+	uint64_t data_len;
+	void *data;
 	char *body;
 	int st;
 
 	while (!c->s.closing && !c->paused_inflight && !c->paused_output) {
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
-			break;
+		conn_check_version(c);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len) {
+			/* Only a data block has room to read into. */
+			if (!c->arrays || c->tls || !c->dec.data ||
+			    conn_read_direct(c) != FRAME_READY)
+				break;
+			st = FRAME_READY;
+			goto ready;
+		}
 		if (!c->seen_bytes) {
 			c->seen_bytes = true;
 			/* A TLS client on a plain port: its ClientHello would
@@ -218,21 +350,65 @@ static void conn_process_input(struct conn *c)
 		    (used = frame_whole_at(v.iov_base, v.iov_len,
 		                           c->dec.max_size, &whole,
 		                           &whole_len))) {
-			conn_handle_frame(c, whole, whole_len);
+			conn_handle_frame(c, whole, whole_len, NULL, 0);
 			evbuffer_drain(in, used);
 			continue;
 		}
 		st = frame_decoder_feed(&c->dec, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);
+	ready:
 		if (st == FRAME_READY) {
-			body = frame_decoder_take(&c->dec, &len);
+			/* Counted until handled: the job charges its bytes
+			 * to max_queued_input from here on. */
+			body = frame_decoder_take_data(&c->dec, &len, &data,
+			                               &data_len);
+			if (conn_account_input(c) < 0) {
+				free(body);
+				shm_free(data);
+				return;
+			}
 			if (body)
-				conn_handle_frame(c, body, len);
+				conn_handle_frame(c, body, len, data, data_len);
+			else
+				shm_free(data);
 			free(body);
+			continue;
+		} else if (st == FRAME_SIZED) {
+			/* Judged from the prefix: nothing allocated yet. */
+			if (conn_account_input(c) < 0)
+				return;
+			continue;
 		} else if (st == FRAME_EMPTY) {
 			conn_close(c, JOBD_E_BAD_FRAME,
 			           "frame length 0: a frame holds one JSON "
 			           "object of at least 1 byte");
+			return;
+		} else if (st == FRAME_TOO_LARGE &&
+		           frame_decoder_announced(&c->dec) >=
+		                   FRAME_ARRAY_FLAG) {
+			/* docs/protocol.md §12.1: the array flag before
+			 * version 2 is a framing error, not a length. */
+			conn_close(c, JOBD_E_BAD_FRAME,
+			           "array frame before hello version 2");
+			return;
+		} else if (st == FRAME_DATA_TOO_LARGE) {
+			char text[160];
+
+			snprintf(
+			        text, sizeof(text),
+			        "arrays of %llu bytes are over max_array_bytes "
+			        "%llu",
+			        (unsigned long long)
+			                frame_decoder_announced_data(&c->dec),
+			        (unsigned long long)c->s.max_array_bytes);
+			conn_close(c, JOBD_E_TOO_LARGE, text);
+			return;
+		} else if (st == FRAME_BAD_PREFIX) {
+			conn_close(
+			        c, JOBD_E_BAD_FRAME,
+			        "array frame prefix: reserved bytes not zero, "
+			        "or a data length that is not a multiple of "
+			        "64");
 			return;
 		} else if (st == FRAME_TOO_LARGE) {
 			char text[200];
@@ -462,6 +638,7 @@ static const struct session_ops conn_session_ops = {
         .load_changed = conn_load_changed,
         .set_frame_cap = conn_set_frame_cap,
         .destroy = conn_destroy,
+        .send_pieces = conn_send_pieces,
 };
 
 int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen,
@@ -488,6 +665,7 @@ int conn_accept(struct net *n, int fd, const struct sockaddr *sa, int salen,
 	c->net = n;
 	c->s.ops = &conn_session_ops;
 	c->s.version = PROTOCOL_VERSION;
+	c->s.arrays_ok = true;
 	frame_decoder_init(&c->dec, n->limits->max_frame_size);
 	if (tls) {
 		ssl = SSL_new(tls);

@@ -30,6 +30,7 @@ struct conn {
 	bool flush_pending;     /* flush_ev is active */
 	bool paused_inflight;   /* at max_inflight_per_connection */
 	bool paused_output;     /* unsent output over max_output_buffer */
+	bool arrays;            /* the decoder takes array frames */
 	bool tls;               /* bev is a bufferevent_openssl */
 	bool ready;             /* opened: TLS handshake done, or plain */
 	bool seen_bytes;        /* its first byte has been looked at */

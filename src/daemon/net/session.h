@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <jansson.h>
 
@@ -45,13 +46,34 @@ struct session_ops {
 	void (*set_frame_cap)(struct session *s, uint32_t max);
 	/* Frees at once, unsent output and all (daemon exit). */
 	void (*destroy)(struct session *s);
+	/* Queues one frame given as pieces (an array frame: its head, then
+	 * each array's bytes and padding), by reference: the bytes must
+	 * stay unchanged until done(arg) runs, once, when the last piece
+	 * has been written or dropped. Optional: a transport that leaves it
+	 * NULL must not let a hello agree on version 2 (see
+	 * session.arrays_ok). */
+	void (*send_pieces)(struct session *s, const struct iovec *iov, int n,
+	                    void (*done)(void *arg), void *arg);
 };
 
 struct session {
 	const struct session_ops *ops;
 	uint32_t slot, gen; /* its name in the session table */
 	int version;        /* negotiated protocol version */
-	bool closing;       /* no further requests will be read */
+	/* Version 2: the largest data block a message may carry, in and
+	 * out; set with the version by the hello's handler, read by the
+	 * transport before the next frame. */
+	uint64_t max_array_bytes;
+	/* The transport carries array frames (it set ops->send_pieces and
+	 * reads array frames): only then may hello agree on version 2. */
+	bool arrays_ok;
+	/* While the message of an array frame is being handled: its data
+	 * block (util/shm.h, in_data_len bytes), owned by the transport. A
+	 * handler that keeps it sets in_data to NULL and frees it later
+	 * with shm_free; otherwise it is freed once the handler returns. */
+	void *in_data;
+	uint64_t in_data_len;
+	bool closing; /* no further requests will be read */
 	/* Who is calling: set and read by the protocol layer only (the
 	 * type is its own); NULL until known, and always NULL on a server
 	 * without users. The transport never looks inside. */
@@ -108,6 +130,18 @@ static inline void session_send_frame(struct session *s, char *frame,
                                       size_t len)
 {
 	s->ops->send_frame(s, frame, len);
+}
+/* A transport without send_pieces (one that cannot carry array frames)
+ * never agrees on version 2, so this is not reached for it; if it were,
+ * the pieces are released and nothing is sent. */
+static inline void session_send_pieces(struct session *s,
+                                       const struct iovec *iov, int n,
+                                       void (*done)(void *arg), void *arg)
+{
+	if (s->ops->send_pieces)
+		s->ops->send_pieces(s, iov, n, done, arg);
+	else
+		done(arg);
 }
 void session_send_msg(struct session *s, json_t *msg);
 void session_send_error(struct session *s, bool has_id, int64_t id,

@@ -142,6 +142,14 @@ void detached_detach(struct proto *pr, struct session *s, struct msg *m)
 	}
 	if (j->detached)
 		return; /* already on its way: `accepted` follows */
+	if (j->input_arrays) {
+		/* The store keeps a job's JSON only, for now: a restart
+		 * would run it without its arrays. */
+		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
+		                   "detach: a call with binary arrays cannot "
+		                   "be detached yet");
+		return;
+	}
 	djob_new_id(pr->detached, id);
 	x = djob_add(pr->detached, id, plugin_name(j->plugin),
 	             j->queued_wall_ms, j->user ? j->user->name : NULL);

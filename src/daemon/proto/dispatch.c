@@ -9,8 +9,10 @@
 #include <event2/event.h>
 
 #include "daemon/config/config.h"
+#include "daemon/exec/arrays.h"
 #include "daemon/exec/fairq.h"
 #include "daemon/exec/job.h"
+#include "daemon/exec/provenance.h"
 #include "daemon/exec/plugin.h"
 #include "daemon/exec/pool.h"
 #include "daemon/exec/registry.h"
@@ -19,6 +21,7 @@
 #include "daemon/proto/errors.h"
 #include "daemon/proto/proto.h"
 #include "daemon/proto/stats.h"
+#include "daemon/util/shm.h"
 #include "daemon/util/log.h"
 #include "wire/message.h"
 #include "jobd-build.h"
@@ -32,13 +35,23 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 		        s, m->has_id, m->id, JOBD_E_UNSUPPORTED_VERSION,
 		        "protocol version %lld is not supported; this "
 		        "server speaks 1 to %d",
-		        (long long)m->version, PROTOCOL_VERSION);
+		        (long long)m->version,
+		        s->arrays_ok ? PROTOCOL_VERSION_ARRAYS
+		                     : PROTOCOL_VERSION);
 		return;
 	}
 	if (!auth_hello(pr, s, m))
 		return;
-	s->version = m->version < PROTOCOL_VERSION ? (int)m->version
-	                                           : PROTOCOL_VERSION;
+	/* Version 2 (arrays) only once asked for: a client that says
+	 * nothing or 1 sees no change. The answer is final: a later hello
+	 * cannot take arrays back from a decoder that accepts them. */
+	if (s->version < PROTOCOL_VERSION_ARRAYS) {
+		int top = s->arrays_ok ? PROTOCOL_VERSION_ARRAYS
+		                       : PROTOCOL_VERSION;
+
+		s->version = m->version < top ? (int)m->version : top;
+		s->max_array_bytes = pr->cfg->limits.max_array_bytes;
+	}
 	/* Before authentication the small cap is what holds. */
 	reply = msg_hello_server("jobd " JOBD_VERSION,
 	                         auth_pending(pr, s)
@@ -47,6 +60,10 @@ static void dispatch_hello(struct proto *pr, struct session *s, struct msg *m)
 	if (!reply)
 		return;
 	json_object_set_new(reply, "version", json_integer(s->version));
+	if (s->version >= PROTOCOL_VERSION_ARRAYS)
+		json_object_set_new(
+		        reply, "max_array_bytes",
+		        json_integer((json_int_t)s->max_array_bytes));
 	if (auth_owner(s))
 		json_object_set_new(reply, "user", json_string(auth_owner(s)));
 	if (m->has_id)
@@ -97,20 +114,20 @@ static void send_busy(struct session *s, int64_t id, uint64_t retry_ms,
 /* Refuses a call whose request bytes would pass limits.max_queued_input,
  * and charges an admitted one to j->input_bytes. True if admitted. */
 static bool admit_input(struct proto *pr, struct session *s, struct msg *m,
-                        struct plugin *p)
+                        struct plugin *p, uint64_t size)
 {
 	uint64_t max = pr->cfg->limits.max_queued_input;
 	char why[200];
 
-	if (m->size > max) {
+	if (size > max) {
 		session_send_error(
 		        s, true, m->id, JOBD_E_TOO_LARGE,
-		        "request of %zu bytes is over max_queued_input "
+		        "request of %llu bytes is over max_queued_input "
 		        "%llu",
-		        m->size, (unsigned long long)max);
+		        (unsigned long long)size, (unsigned long long)max);
 		return false;
 	}
-	if (pr->input_queued + m->size > max) {
+	if (pr->input_queued + size > max) {
 		snprintf(why, sizeof(why),
 		         "jobd holds its limit of accepted requests "
 		         "(max_queued_input, %llu bytes)",
@@ -119,6 +136,17 @@ static bool admit_input(struct proto *pr, struct session *s, struct msg *m,
 		return false;
 	}
 	return true;
+}
+
+/* The input's SHA-256 for provenance, from its JSON text as it lies in
+ * the frame (docs/protocol.md §9.2): never formatted a second time. */
+static void dispatch_hash_input(struct job *j, const struct msg *m)
+{
+	size_t off, n;
+
+	if (m->body &&
+	    msg_member_span(m->body, m->size, "input", &off, &n) == 0)
+		sha256_hex(m->body + off, n, j->input_sha256);
 }
 
 /* A user's max_queued: calls of theirs waiting in any queue. */
@@ -140,9 +168,12 @@ static bool admit_user(struct proto *pr, struct session *s, struct msg *m,
 
 static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 {
+	struct jobd_array arrays[JOBD_ARRAYS_MAX];
+	size_t n_arrays = 0;
+	struct msg_error err;
 	struct plugin *p;
 	struct job *j;
-	uint64_t timeout_ms, retry_ms = 0;
+	uint64_t size, timeout_ms, retry_ms = 0;
 	char *names;
 	int rc;
 
@@ -169,9 +200,54 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 		        (long long)m->id);
 		return;
 	}
-	if (!admit_user(pr, s, m, p) || !admit_input(pr, s, m, p))
+	/* Arrays: checked against the data block before anything is
+	 * queued; the JSON and the bytes count together. */
+	if (msg_arrays(m, s->in_data, s->in_data_len, arrays, &n_arrays, &err) <
+	    0) {
+		session_send_error(s, true, m->id, err.code, "%s", err.text);
+		return;
+	}
+	if (n_arrays && !(p->desc->flags & JOBD_PLUGIN_ARRAYS)) {
+		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
+		                   "plugin \"%s\" takes no binary arrays",
+		                   m->plugin);
+		return;
+	}
+	if (n_arrays && p->process) {
+		/* Not yet: the memfds are there for it (exec/arrays.h), the
+		 * worker's side is not. */
+		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
+		                   "plugin \"%s\" runs in a worker process "
+		                   "(isolation: process), which does not take "
+		                   "binary arrays yet; its config may say "
+		                   "isolation: thread",
+		                   m->plugin);
+		return;
+	}
+	if (n_arrays && m->detach) {
+		session_send_error(s, true, m->id, JOBD_E_BAD_REQUEST,
+		                   "detached jobs cannot carry binary arrays "
+		                   "yet; call without detach");
+		return;
+	}
+	size = m->size + s->in_data_len;
+	if (!admit_user(pr, s, m, p) || !admit_input(pr, s, m, p, size))
 		return;
 	j = job_new(p, json_incref(m->input));
+	if (j && n_arrays) {
+		j->arrays = arrays_new();
+		if (!j->arrays ||
+		    arrays_set_input(j->arrays, s->in_data, s->in_data_len,
+		                     arrays, n_arrays) < 0) {
+			job_free(j);
+			j = NULL;
+		} else {
+			s->in_data = NULL; /* the job's now */
+			j->input_arrays = true;
+		}
+	}
+	if (j)
+		dispatch_hash_input(j, m);
 	/* The job must hold the only reference: the message's root is freed
 	 * on this thread while a worker may already read the input. */
 	json_object_del(m->root, "input");
@@ -185,9 +261,10 @@ static void dispatch_call(struct proto *pr, struct session *s, struct msg *m)
 	j->owner = s;
 	j->user = s->user ? s->user->ju : NULL;
 	j->loop_ctx = pr;
-	j->input_bytes = m->size;
+	j->version = s->version;
+	j->input_bytes = size;
 	j->input_account = &pr->input_queued;
-	pr->input_queued += m->size;
+	pr->input_queued += size;
 	timeout_ms = p->timeout_ms;
 	if (m->timeout_ms > 0 &&
 	    (!timeout_ms || (uint64_t)m->timeout_ms < timeout_ms))
@@ -268,6 +345,17 @@ void dispatch_message(struct proto *pr, struct session *s, struct msg *m)
 
 	if (!auth_admit(pr, s, m))
 		return;
+
+	/* Only a call carries arrays (docs/protocol.md §12.3). */
+	if (m->type != MSG_CALL &&
+	    (s->in_data || json_object_get(m->root, "arrays"))) {
+		session_send_error(s, m->has_id, m->id, JOBD_E_BAD_REQUEST,
+		                   "%s: only a call carries arrays",
+		                   msg_type_name(m->type)
+		                           ? msg_type_name(m->type)
+		                           : "message");
+		return;
+	}
 	switch (m->type) {
 	case MSG_HELLO:
 		dispatch_hello(pr, s, m);
@@ -326,6 +414,15 @@ void dispatch_job_done(struct proto *pr, struct job *j)
 		if (!j->answered && j->frame) {
 			session_send_frame(s, j->frame, j->frame_len);
 			j->frame = NULL;
+		} else if (!j->answered && j->arrays &&
+		           j->arrays->answer.iovcnt) {
+			/* The arrays go with their answer, uncopied; the
+			 * session frees them once written. */
+			struct job_arrays *a = j->arrays;
+
+			j->arrays = NULL;
+			session_send_pieces(s, a->answer.iov, a->answer.iovcnt,
+			                    arrays_free_cb, a);
 		}
 	}
 	job_free(j);

@@ -1,0 +1,2 @@
+"""Defines no process()."""
+VALUE = 1
