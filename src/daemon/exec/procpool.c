@@ -18,6 +18,7 @@
 
 #include <jobd/plugin.h>
 
+#include "daemon/exec/fairq.h"
 #include "daemon/exec/pool.h"
 #include "daemon/util/clock.h"
 #include "daemon/util/log.h"
@@ -95,7 +96,7 @@ struct procpool {
 	unsigned n_w;    /* slots */
 	unsigned want_w; /* how many should live */
 
-	struct job *head, *tail;
+	struct fairq q; /* users take turns, as in the thread pool */
 	uint32_t queued, running;
 	bool stopping;
 	int64_t next_jobno;
@@ -141,41 +142,54 @@ void procpool_setup(struct event_base *base, const char *state_dir)
 
 /* --- helpers ----------------------------------------------------------- */
 
-static void queue_push(struct procpool *pp, struct job *j, bool front)
+static int queue_push(struct procpool *pp, struct job *j)
 {
-	j->q_prev = j->q_next = NULL;
-	if (front) {
-		j->q_next = pp->head;
-		if (pp->head)
-			pp->head->q_prev = j;
-		else
-			pp->tail = j;
-		pp->head = j;
-	} else {
-		j->q_prev = pp->tail;
-		if (pp->tail)
-			pp->tail->q_next = j;
-		else
-			pp->head = j;
-		pp->tail = j;
-	}
+	int rc = fairq_push(&pp->q, j);
+
+	if (rc < 0)
+		return rc;
 	j->queued = true;
 	pp->queued++;
+	return 0;
 }
 
 static void queue_remove(struct procpool *pp, struct job *j)
 {
-	if (j->q_prev)
-		j->q_prev->q_next = j->q_next;
-	else
-		pp->head = j->q_next;
-	if (j->q_next)
-		j->q_next->q_prev = j->q_prev;
-	else
-		pp->tail = j->q_prev;
-	j->q_prev = j->q_next = NULL;
+	fairq_remove(&pp->q, j);
 	j->queued = false;
 	pp->queued--;
+}
+
+/* The next job whose user may start one (fairq_pop counts it running
+ * for its user), or NULL. */
+static struct job *queue_pop(struct procpool *pp)
+{
+	struct job *j = fairq_pop(&pp->q);
+
+	if (j) {
+		j->queued = false;
+		pp->queued--;
+	}
+	return j;
+}
+
+/* A job whose worker died waits again, at the end of its user's lane;
+ * meanwhile it is not running for its user. */
+static bool requeue(struct procpool *pp, struct job *j)
+{
+	fairq_done(j);
+	return queue_push(pp, j) == 0;
+}
+
+/* Takes every waiting job out, as a list through q_next. */
+static struct job *queue_take_all(struct procpool *pp)
+{
+	struct job *list = fairq_take_all(&pp->q), *j;
+
+	for (j = list; j; j = j->q_next)
+		j->queued = false;
+	pp->queued = 0;
+	return list;
 }
 
 static uint32_t bound_of(const struct procpool *pp)
@@ -232,6 +246,7 @@ static void complete(struct procpool *pp, struct job *j)
 		         j->t_finished_ns - j->t_queued_ns);
 		hist_add(&pp->metrics.queue, j->t_started_ns - j->t_queued_ns);
 	}
+	fairq_done(j); /* its user's running count; a no-op if never popped */
 	cq_push(pp->done, &j->done);
 }
 
@@ -462,7 +477,7 @@ static void enter_quarantine(struct procpool *pp)
 	uint64_t left = quarantine_left_ms(pp);
 	struct timeval tv = {(time_t)(left / 1000),
 	                     (suseconds_t)(left % 1000) * 1000};
-	struct job *j;
+	struct job *j, *list;
 
 	log_error("plugin %s: %u crashes within %llu ms: quarantined for "
 	          "%llu ms (calls get unavailable; a reload with a changed "
@@ -474,8 +489,10 @@ static void enter_quarantine(struct procpool *pp)
 		pp->quarantine_ev = evtimer_new(G.base, quarantine_end_cb, pp);
 	if (pp->quarantine_ev)
 		evtimer_add(pp->quarantine_ev, &tv);
-	while ((j = pp->head)) {
-		queue_remove(pp, j);
+	list = queue_take_all(pp);
+	while ((j = list)) {
+		list = j->q_next;
+		j->q_prev = j->q_next = NULL;
 		answer_unavailable(pp, j);
 	}
 }
@@ -622,16 +639,17 @@ static void worker_died(struct pworker *w, const char *why)
 			          kept ? kept : "");
 		}
 		quarantined = count_crash(pp);
+		/* A retry waits again, at the end of its user's lane; it
+		 * is no longer running for its user meanwhile. */
 		if (j->has_job_id &&
 		    (pp->conf.flags & JOBD_PLUGIN_RETRY_SAFE) &&
 		    j->prior_attempts + 1 < pp->conf.max_attempts &&
-		    !quarantined) {
+		    !quarantined && requeue(pp, j)) {
 			j->prior_attempts++;
 			log_notice("plugin %s: job %s is retry-safe: run again "
 			           "(attempt %u of %u)",
 			           pp->name, j->job_id, j->prior_attempts + 1,
 			           pp->conf.max_attempts);
-			queue_push(pp, j, true);
 		} else {
 			free(j->fail_msg);
 			j->fail_msg = strdup(msg);
@@ -906,10 +924,12 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			spawn_kill_group(w->pid, SIGKILL);
 		}
 	}
-	if (!pp->running && pp->ticking) {
+	if (!pp->running && !pp->queued && pp->ticking) {
 		event_del(pp->tick_ev);
 		pp->ticking = false;
 	}
+	if (pp->queued)
+		schedule(pp);
 }
 
 /* Gives queued jobs to idle workers. */
@@ -917,7 +937,7 @@ static void schedule(struct procpool *pp)
 {
 	unsigned i;
 
-	for (i = 0; i < pp->n_w && pp->head; i++) {
+	for (i = 0; i < pp->n_w && pp->queued; i++) {
 		struct pworker *w = pp->w[i];
 		struct job *j;
 		uint64_t left = 0, now;
@@ -925,8 +945,14 @@ static void schedule(struct procpool *pp)
 
 		if (!w || w->state != W_IDLE || w->retire)
 			continue;
-		j = pp->head;
-		queue_remove(pp, j);
+		j = queue_pop(pp);
+		if (!j) {
+			/* Every waiting user is at its max_running: the tick
+			 * looks again (a job of theirs may end in another
+			 * plugin's pool). */
+			tick_arm(pp);
+			break;
+		}
 		j->t_started_ns = monotonic_ns();
 		rc = pp->ops->begin(pp->ctx, j);
 		if (rc != JOBD_OK) {
@@ -1125,13 +1151,15 @@ fail:
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct procpool *pp = arg;
-	struct job *j;
+	struct job *j, *list;
 
 	(void)fd;
 	(void)what;
 	if (pp->quarantine_end_ns) {
-		while ((j = pp->head)) {
-			queue_remove(pp, j);
+		list = queue_take_all(pp);
+		while ((j = list)) {
+			list = j->q_next;
+			j->q_prev = j->q_next = NULL;
 			answer_unavailable(pp, j);
 		}
 		return;
@@ -1155,7 +1183,8 @@ int procpool_submit(struct procpool *pp, struct job *j,
 			*retry_after_ms = procpool_retry_after_ms(pp);
 		return -EBUSY;
 	}
-	queue_push(pp, j, false);
+	if (queue_push(pp, j) < 0)
+		return -ENOMEM;
 	event_active(pp->kick_ev, 0, 0);
 	return 0;
 }
@@ -1272,10 +1301,11 @@ uint32_t procpool_pending(struct procpool *pp)
 void procpool_drain_queue(struct procpool *pp, void (*fn)(struct job *, void *),
                           void *arg)
 {
-	struct job *j;
+	struct job *list = queue_take_all(pp), *j;
 
-	while ((j = pp->head)) {
-		queue_remove(pp, j);
+	while ((j = list)) {
+		list = j->q_next;
+		j->q_prev = j->q_next = NULL;
 		fn(j, arg);
 	}
 }
@@ -1341,6 +1371,7 @@ void procpool_free(struct procpool *pp)
 		event_free(pp->quarantine_ev);
 	free(pp->w);
 	free(pp->crash_ns);
+	fairq_fini(&pp->q);
 	json_decref(pp->options);
 	free(pp->name);
 	free(pp->path);
