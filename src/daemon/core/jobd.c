@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/core/accounts.h"
 #include "daemon/core/drain.h"
 #include "daemon/core/signals.h"
 #include "daemon/core/status.h"
@@ -82,27 +83,6 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- life ---------------------------------------------------------------- */
 
-int jobd_load_users(struct jobd *jd, const struct config *cfg, struct proto *pr)
-{
-	struct users *users = NULL;
-	char *error = NULL;
-	int rc;
-
-	if (!cfg->users_file) {
-		auth_set_users(pr, NULL);
-		return 0;
-	}
-	rc = users_load(cfg->users_file, &users, &error);
-	if (rc < 0) {
-		log_error("auth.users_file: %s", error ? error : strerror(-rc));
-		free(error);
-		return rc;
-	}
-	log_info("%zu user(s) from %s", users->n, cfg->users_file);
-	auth_set_users(pr, users);
-	return 0;
-}
-
 int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
               int log_level_override)
 {
@@ -146,7 +126,7 @@ int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
 	proto_init(&jd->proto, jd->base, &jd->net, &jd->plugins, &jd->done, cfg,
 	           &proto_hooks, jd);
 
-	rc = jobd_load_users(jd, cfg, &jd->proto);
+	rc = accounts_load(cfg, &jd->proto);
 	if (rc < 0)
 		return rc;
 	rc = signals_start(jd);

@@ -51,12 +51,6 @@ struct jobd {
 int jobd_init(struct jobd *jd, struct config *cfg, const char *config_path,
               int log_level_override);
 
-/* Reads cfg's users file (if any) through the trusted-file check and puts
- * it in force in pr (none: no auth). On failure returns a negative errno
- * after logging why, and what was in force stays. */
-int jobd_load_users(struct jobd *jd, const struct config *cfg,
-                    struct proto *pr);
-
 /* Runs the loop until shutdown completes. Returns the exit code. */
 int jobd_run(struct jobd *jd);
 

@@ -9,6 +9,7 @@
 #include "daemon/core/status.h"
 #include "daemon/net/http.h"
 #include "daemon/net/listener.h"
+#include "daemon/core/accounts.h"
 #include "daemon/util/log.h"
 #include "daemon/util/notify.h"
 
@@ -35,7 +36,7 @@ int reload_config(struct jobd *jd)
 	/* Users first: a users file that cannot be read keeps the whole
 	 * running config, so that no listener opens without the users it
 	 * was configured with. */
-	if (jobd_load_users(jd, cfg, &jd->proto) < 0) {
+	if (accounts_load(cfg, &jd->proto) < 0) {
 		log_error("reload: keeping the running config and users");
 		config_free(cfg);
 		notifier_send(jd->notifier, "READY=1");
