@@ -55,6 +55,7 @@ sources() { # harness -> its sources besides fuzz_NAME.c
 		;;
 	http_route)
 		echo "$top/src/daemon/net/http_route.c" \
+			"$top/src/daemon/config/access.c" \
 			"$top/src/daemon/config/config.c" \
 			"$top/src/daemon/config/reader.c" \
 			"$top/src/daemon/config/store_section.c" \

@@ -153,7 +153,10 @@ START_TEST(crash_storm_costs_only_the_crashing_calls)
 	        "KiB, fds %d -> %d\n",
 	        e.ok, rss0, rss1, fd0, fd1);
 	ck_assert_int_le(fd1, fd0 + 2);
-	ck_assert_int_lt(rss1 - rss0, 4096);
+	/* Under AddressSanitizer freed memory sits in its quarantine, so RSS
+	 * is not a measure of leaks there (LeakSanitizer is). */
+	if (!getenv("JOBD_TEST_SANITIZED"))
+		ck_assert_int_lt(rss1 - rss0, 4096);
 	/* The message names the signal. */
 	{
 		json_t *m = harness_call(fd, 500, "crashy", "{\"do\":\"segv\"}",

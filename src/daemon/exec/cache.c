@@ -212,7 +212,8 @@ static int scan(struct result_cache *c)
 		v[n++] = e;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_used);
+	if (n > 1) /* v is NULL for an empty cache: qsort wants an array */
+		qsort(v, n, sizeof(*v), cmp_used);
 	for (i = 0; i < n; i++) {
 		struct entry *a = add(c, v[i]->key, v[i]->bytes);
 

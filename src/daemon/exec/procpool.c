@@ -325,6 +325,7 @@ static int worker_spawn(struct pworker *w)
 	struct spawn_child c;
 	char argv0[128], cgname[128];
 	int rc, fds[1] = {pp->conf.plugin_fd};
+	json_t *init;
 
 	snprintf(argv0, sizeof(argv0), "jobd-worker %s/%u", pp->name, w->idx);
 	so.worker_path = spawn_worker_path();
@@ -360,10 +361,10 @@ static int worker_spawn(struct pworker *w)
 	w->stop_asked_ns = 0;
 	wchan_init(&w->ch, w->sock, pp->conf.max_frame + FRAME_SLACK);
 	w->state = W_STARTING;
-	rc = wchan_send(&w->ch,
-	                wmsg_init(pp->path, 0, pp->options, w->idx,
-	                          log_get_level(), 64 * 1024, 1),
-	                fds, 1);
+	init = wmsg_init(pp->path, 0, pp->options, w->idx, log_get_level(),
+	                 64 * 1024, 1);
+	rc = init ? wchan_send(&w->ch, init, fds, 1) : -ENOMEM;
+	json_decref(init); /* wchan_send encodes it; the caller keeps it */
 	if (rc < 0 && rc != -EAGAIN)
 		log_warning("plugin %s: worker %u: init not sent: %s", pp->name,
 		            w->idx, strerror(-rc));
@@ -1324,8 +1325,11 @@ void procpool_stop(struct procpool *pp)
 		if (!w || w->sock < 0)
 			continue;
 		w->state = W_STOPPING;
-		if (wchan_send(&w->ch, wmsg_stop(), NULL, 0) == -EAGAIN)
+		json_t *stop = wmsg_stop();
+
+		if (stop && wchan_send(&w->ch, stop, NULL, 0) == -EAGAIN)
 			wchan_flush(&w->ch);
+		json_decref(stop);
 	}
 	end = monotonic_ns() + pp->conf.kill_grace_ms * MS_NS;
 	for (i = 0; i < pp->n_w; i++) {
@@ -1333,9 +1337,10 @@ void procpool_stop(struct procpool *pp)
 		struct spawn_exit ex;
 		uint64_t now = monotonic_ns();
 
-		if (!w || !w->pid)
+		if (!w)
 			continue;
-		if (spawn_reap_timeout(
+		if (w->pid &&
+		    spawn_reap_timeout(
 		            w->pid,
 		            now < end ? (unsigned)((end - now) / MS_NS) : 0,
 		            &ex) != 1) {
@@ -1343,6 +1348,8 @@ void procpool_stop(struct procpool *pp)
 			spawn_reap(w->pid, 0, &ex);
 		}
 		w->pid = 0;
+		/* Also a worker already reaped (one that died in init): its
+		 * socket and buffers are still open. */
 		worker_close(w);
 		if (w->cgroup[0])
 			memlimit_cgroup_remove(w->cgroup);
